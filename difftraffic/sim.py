@@ -1,0 +1,272 @@
+"""TrafficSim: batched, differentiable car-following simulation on a multi-lane road.
+
+State (:class:`SimState`, shapes ``[B, N]`` = [envs, vehicles]):
+
+* ``x``: longitudinal road coordinate of each vehicle's centre (m). Always float64, whatever the
+  simulation dtype, so that positions far from the origin keep sub-millimetre accuracy; gaps are
+  computed in float64 and then cast to the simulation dtype.
+* ``v``: speed (m/s) in the simulation dtype (float32 or float64).
+* ``lane``: lane index (long); -1 = off the road (such a vehicle neither leads nor follows anyone
+  on the road).
+* ``idm``: :class:`~difftraffic.idm.IDMParams` (floats or per-vehicle tensors).
+* ``order``: cached permutation sorting each env's vehicles by (lane, x). It is reused while it
+  still sorts the current positions (checked in O(N)) and recomputed with one O(N log N) sort
+  otherwise (lane changes, overtaking after a collision).
+
+``TrafficSim.step`` is a pure function of the state: autograd flows through positions, speeds and
+IDM parameters; the discrete leader choice and lane membership carry no gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+
+from .idm import SSTAR_CLIPS, IDMParams, idm_acceleration
+from .road import Road
+
+INTEGRATORS = ("euler", "explicit", "ballistic")
+"""euler: v first (clamped at 0), then x += v_new dt (SUMO/Flow default).
+explicit: x += v_old dt, then v (the GI-PPO paper's simulator).
+ballistic: x += v dt + a dt^2 / 2 with the exact stopping distance when the vehicle stops in the step."""
+
+_LANE_KEY = float(2**32)  # sort key = (lane + 1) * 2^32 + x: lanes never interleave for |x| < 2e9 m
+
+
+@dataclass
+class SimState:
+    """Batched traffic state; see the module docstring. All tensors ``[B, N]``."""
+
+    x: torch.Tensor
+    v: torch.Tensor
+    lane: torch.Tensor
+    idm: IDMParams
+    order: torch.Tensor | None = None
+    accel: torch.Tensor | None = None  # acceleration applied in the step that produced this state (m/s^2)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.v.shape)  # type: ignore[return-value]
+
+    def detach(self) -> SimState:
+        """The same state with autograd history cut (start of a truncated-BPTT window)."""
+        accel = None if self.accel is None else self.accel.detach()
+        idm = IDMParams(
+            **{k: (val.detach() if isinstance(val, torch.Tensor) else val) for k, val in vars(self.idm).items()}
+        )
+        return replace(self, x=self.x.detach(), v=self.v.detach(), idm=idm, accel=accel)
+
+
+@dataclass
+class Trajectory:
+    """Stacked states of a rollout: ``x``, ``v``, ``lane`` are ``[T+1, B, N]``; ``accel`` ``[T, B, N]``."""
+
+    x: torch.Tensor
+    v: torch.Tensor
+    lane: torch.Tensor
+    accel: torch.Tensor
+    final: SimState
+
+
+@dataclass
+class Leaders:
+    """Result of the leader search: per vehicle, its leader's index and the geometry to it."""
+
+    index: torch.Tensor  # [B, N] long, the leader's vehicle index (self where there is none)
+    exists: torch.Tensor  # [B, N] bool
+    gap: torch.Tensor  # [B, N] net gap (m) in the sim dtype: leader rear minus own front (inf-free: 0 where none)
+    v_leader: torch.Tensor  # [B, N] leader speed (m/s); own speed where there is none
+    order: torch.Tensor  # [B, N] the (lane, x) sort permutation used
+
+
+class TrafficSim:
+    """Batched IDM traffic on a :class:`Road`.
+
+    Args:
+        road: the road (straight or ring).
+        dt: time step (s).
+        integrator: one of :data:`INTEGRATORS`.
+        lane_changes: None (vehicles keep their lanes) or "mobil" (discrete MOBIL lane changes for
+            IDM-driven vehicles; no gradient flows through the decision).
+        sstar_clip: "dynamic" (book form, SUMO/Flow) or "total" (the paper's simulator); see idm.py.
+        min_gap: floor of the gap used in the IDM interaction term (m).
+    """
+
+    def __init__(
+        self,
+        road: Road,
+        dt: float = 0.1,
+        integrator: str = "euler",
+        lane_changes: str | None = None,
+        sstar_clip: str = "dynamic",
+        min_gap: float = 1e-3,
+    ):
+        if integrator not in INTEGRATORS:
+            raise ValueError(f"integrator must be one of {INTEGRATORS}, got {integrator!r}")
+        if sstar_clip not in SSTAR_CLIPS:
+            raise ValueError(f"sstar_clip must be one of {SSTAR_CLIPS}, got {sstar_clip!r}")
+        if lane_changes not in (None, "mobil"):
+            raise ValueError(f"lane_changes must be None or 'mobil', got {lane_changes!r}")
+        if not dt > 0:
+            raise ValueError(f"dt must be > 0 s, got {dt}")
+        self.road = road
+        self.dt = float(dt)
+        self.integrator = integrator
+        self.lane_changes = lane_changes
+        self.sstar_clip = sstar_clip
+        self.min_gap = float(min_gap)
+
+    # ------------------------------------------------------------------ state
+    def init_state(
+        self,
+        x: torch.Tensor,
+        v: torch.Tensor,
+        lane: torch.Tensor | None = None,
+        idm: IDMParams | None = None,
+    ) -> SimState:
+        """Build a state from positions ``x`` (m), speeds ``v`` (m/s) and lanes, all ``[B, N]``.
+
+        The simulation dtype and device are those of ``v``. ``lane`` defaults to 0 everywhere,
+        ``idm`` to :class:`IDMParams` defaults. Positions are wrapped into [0, length) on a ring.
+        """
+        if v.dim() != 2:
+            raise ValueError(f"v must be [B, N], got shape {list(v.shape)}")
+        if x.shape != v.shape:
+            raise ValueError(f"x has shape {list(x.shape)}, v has {list(v.shape)}; both must be [B, N]")
+        if not v.is_floating_point():
+            raise ValueError("v must be a floating-point tensor (float32 or float64)")
+        if lane is None:
+            lane = torch.zeros(v.shape, dtype=torch.long, device=v.device)
+        if lane.shape != v.shape:
+            raise ValueError(f"lane has shape {list(lane.shape)}, expected {list(v.shape)}")
+        idm = (idm or IDMParams()).to(device=v.device, dtype=v.dtype)
+        x64 = self.road.wrap(x.to(torch.float64))
+        return SimState(x=x64, v=v, lane=lane.to(torch.long), idm=idm)
+
+    # --------------------------------------------------------- leader search
+    def sort_order(self, x: torch.Tensor, lane: torch.Tensor, order: torch.Tensor | None) -> torch.Tensor:
+        """Permutation ``[B, N]`` sorting vehicles by (lane, x); reuses ``order`` while it is still valid."""
+        key = (lane + 1).to(torch.float64) * _LANE_KEY + x.detach()
+        if order is not None and order.shape == key.shape:
+            ks = key.gather(1, order)
+            if bool((ks[:, 1:] >= ks[:, :-1]).all()):
+                return order
+        return torch.argsort(key, dim=1, stable=True)
+
+    def leaders(self, state: SimState) -> Leaders:
+        """Nearest vehicle ahead in the same lane for every vehicle (ring roads wrap around)."""
+        x, lane = state.x, state.lane
+        n = x.shape[1]
+        order = self.sort_order(x, lane, state.order)
+        sl = lane.gather(1, order)
+        pos = torch.arange(n, device=x.device).expand_as(order)
+        same_next = torch.zeros_like(order, dtype=torch.bool)
+        same_next[:, :-1] = sl[:, 1:] == sl[:, :-1]
+        if self.road.ring:
+            starts = torch.ones_like(same_next)
+            starts[:, 1:] = sl[:, 1:] != sl[:, :-1]
+            seg_start = torch.cummax(torch.where(starts, pos, torch.zeros_like(pos)), dim=1).values
+            lead_pos = torch.where(same_next, pos + 1, seg_start)
+            wraps = ~same_next
+            exists_sorted = torch.ones_like(same_next)
+        else:
+            lead_pos = torch.where(same_next, pos + 1, pos)
+            wraps = torch.zeros_like(same_next)
+            exists_sorted = same_next
+        on_road_sorted = sl >= 0
+        exists_sorted = exists_sorted & on_road_sorted
+        # back from sorted positions to vehicle indices
+        leader = torch.empty_like(order).scatter_(1, order, order.gather(1, lead_pos))
+        exists = torch.empty_like(exists_sorted).scatter_(1, order, exists_sorted)
+        wrapped = torch.empty_like(wraps).scatter_(1, order, wraps)
+
+        dx = x.gather(1, leader) - x
+        if self.road.ring:
+            dx = dx + wrapped.to(dx.dtype) * self.road.length
+        length = state.idm.length
+        if isinstance(length, torch.Tensor) and length.dim() > 0:
+            length = length.expand(x.shape)
+            half_sum = 0.5 * (length + length.gather(1, leader))
+        else:
+            half_sum = length
+        gap = dx.to(state.v.dtype) - half_sum
+        v_leader = state.v.gather(1, leader)
+        gap = torch.where(exists, gap, torch.zeros_like(gap))
+        return Leaders(index=leader, exists=exists, gap=gap, v_leader=v_leader, order=order)
+
+    # ------------------------------------------------------------- dynamics
+    def accelerations(self, state: SimState, leaders: Leaders | None = None) -> torch.Tensor:
+        """IDM acceleration (m/s^2) of every vehicle, ``[B, N]``."""
+        ld = leaders if leaders is not None else self.leaders(state)
+        return idm_acceleration(state.v, ld.v_leader, ld.gap, ld.exists, state.idm, self.sstar_clip, self.min_gap)
+
+    def integrate(self, state: SimState, acc: torch.Tensor, order: torch.Tensor | None = None) -> SimState:
+        """Advance positions and speeds by one step with acceleration ``acc`` (m/s^2); speeds stay >= 0."""
+        dt, v, x = self.dt, state.v, state.x
+        v_new = torch.clamp(v + acc * dt, min=0.0)
+        if self.integrator == "euler":
+            dx = v_new * dt
+        elif self.integrator == "explicit":
+            dx = v * dt
+        else:  # ballistic
+            stops = (v + acc * dt) < 0
+            acc_safe = torch.where(stops, acc, -torch.ones_like(acc))
+            dx = torch.where(stops, -v * v / (2.0 * acc_safe), v * dt + 0.5 * acc * dt * dt)
+        x_new = self.road.wrap(x + dx.to(torch.float64))
+        applied = (v_new - v) / dt
+        return SimState(
+            x=x_new,
+            v=v_new,
+            lane=state.lane,
+            idm=state.idm,
+            order=order if order is not None else state.order,
+            accel=applied,
+        )
+
+    def step(
+        self,
+        state: SimState,
+        accel: torch.Tensor | None = None,
+        controlled: torch.Tensor | None = None,
+    ) -> SimState:
+        """One simulation step. IDM drives every vehicle, except that where ``controlled`` ([B, N] bool;
+        all vehicles when None) is True the given ``accel`` (m/s^2, [B, N]) is applied instead."""
+        if state.lane.shape != state.v.shape:
+            raise ValueError("state.lane and state.v must have the same [B, N] shape")
+        ld = self.leaders(state)
+        acc = self.accelerations(state, ld)
+        if accel is not None:
+            if accel.shape != acc.shape:
+                raise ValueError(f"accel must be {list(acc.shape)}, got {list(accel.shape)}")
+            acc = accel.to(acc.dtype) if controlled is None else torch.where(controlled, accel.to(acc.dtype), acc)
+        return self.integrate(state, acc, ld.order)
+
+    def rollout(
+        self,
+        state: SimState,
+        steps: int,
+        accel: torch.Tensor | Callable[[int, SimState], torch.Tensor] | None = None,
+        controlled: torch.Tensor | None = None,
+    ) -> Trajectory:
+        """Run ``steps`` steps and stack the states (differentiable).
+
+        ``accel`` is None (pure IDM), a ``[steps, B, N]`` tensor, or a function ``(t, state) -> [B, N]``
+        giving the acceleration of the ``controlled`` vehicles at step t.
+        """
+        xs, vs, lanes, accs = [state.x], [state.v], [state.lane], []
+        for t in range(int(steps)):
+            if accel is None:
+                a_t = None
+            elif callable(accel):
+                a_t = accel(t, state)
+            else:
+                a_t = accel[t]
+            state = self.step(state, a_t, controlled)
+            xs.append(state.x)
+            vs.append(state.v)
+            lanes.append(state.lane)
+            accs.append(state.accel)
+        acc = torch.stack(accs) if accs else state.v.new_zeros((0, *state.v.shape))
+        return Trajectory(x=torch.stack(xs), v=torch.stack(vs), lane=torch.stack(lanes), accel=acc, final=state)
