@@ -301,7 +301,10 @@ def _check_rollout(env: DiffEnv, ctx: _Ctx, steps: int | None) -> list[Finding]:
     if n_steps >= env.episode_length and n_term + n_trunc == 0:
         msg = f"no episode ended within {n_steps} steps (episode_length={env.episode_length})"
         errors.setdefault("time_limit", msg)
-    found.append(_verdict("time_limit", errors, f"{n_trunc} truncations, all at length {env.episode_length}"))
+    ok = f"{n_trunc} truncations, all at length {env.episode_length}"
+    if n_trunc == 0:
+        ok = f"no truncation seen in {n_steps} steps ({n_term} terminations); no episode ran past the limit"
+    found.append(_verdict("time_limit", errors, ok))
     if done_rows and done_same and obs_varies:
         errors.setdefault("final_obs", f"{done_same}/{done_rows} ended envs returned final_obs equal to the reset obs")
     ok = "final_obs == obs where nothing ended, differs where an episode ended"
