@@ -1,7 +1,14 @@
-"""Task registry: ``make_task(spec, ...)`` builds any DiffEnv from a task name or a scenario path."""
+"""Task registry: ``make_task(spec, ...)`` builds any DiffEnv from a task name or a scenario path.
+
+Task names: ``dejong``, ``dejong64``, ``ackley``, ``ackley64`` (function optimisation), ``cartpole``,
+``hopper``, ``ant`` (SHAC physics; Hopper and Ant need the ``[physics]`` extra). Anything else is a
+traffic scenario (a YAML path or a bundled scenario name) handed to ``difftraffic.scenario.make_env``.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -15,7 +22,11 @@ PHYSICS_TASKS = ("cartpole", "hopper", "ant")
 TASK_NAMES = FUNCTION_TASKS + PHYSICS_TASKS
 
 
-def task_family(spec: str) -> str:
+class UnknownTaskError(ValueError):
+    """The spec is neither a task name nor a loadable scenario."""
+
+
+def task_family(spec: str | Path) -> str:
     """'functions', 'physics' or 'traffic' for a task name or scenario path."""
     name = Path(str(spec)).stem if str(spec).endswith((".yaml", ".yml")) else str(spec)
     if name in FUNCTION_TASKS:
@@ -25,21 +36,59 @@ def task_family(spec: str) -> str:
     return "traffic"
 
 
+def _looks_like_path(spec: str) -> bool:
+    return spec.endswith((".yaml", ".yml")) or "/" in spec or "\\" in spec or Path(spec).exists()
+
+
 def make_task(
     spec: str | Path,
     num_envs: int = 64,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     seed: int | None = 0,
+    **kwargs,
 ) -> DiffEnv:
-    """Build a task: a name in TASK_NAMES, or a scenario (YAML path or bundled scenario name)."""
-    spec = str(spec)
-    if spec in FUNCTION_TASKS:
-        return FunctionEnv(spec, num_envs=num_envs, device=device, dtype=dtype, seed=seed)
-    if spec in PHYSICS_TASKS:
+    """Build a task: a name in TASK_NAMES, or a scenario (YAML path or bundled scenario name).
+
+    Extra keyword arguments go to the task class (e.g. ``frame_skip``/``threads`` for hopper and ant).
+    Raises :class:`UnknownTaskError` (a ValueError) for a name that is neither.
+    """
+    name = str(spec)
+    if name in FUNCTION_TASKS:
+        return FunctionEnv(name, num_envs=num_envs, device=device, dtype=dtype, seed=seed, **kwargs)
+    if name in PHYSICS_TASKS:
         from .physics import make_physics_task
 
-        return make_physics_task(spec, num_envs=num_envs, device=device, dtype=dtype, seed=seed)
-    from difftraffic.scenario import make_env
+        return make_physics_task(name, num_envs=num_envs, device=device, dtype=dtype, seed=seed, **kwargs)
+    known = ", ".join(TASK_NAMES)
+    try:
+        from difftraffic.scenario import make_env
+    except ImportError as exc:
+        raise UnknownTaskError(
+            f"unknown task {name!r}: choose one of {known} (traffic scenarios are unavailable: {exc})"
+        ) from exc
+    if _looks_like_path(name):
+        return make_env(spec, num_envs=num_envs, device=device, dtype=dtype, seed=seed, **kwargs)
+    try:
+        return make_env(name, num_envs=num_envs, device=device, dtype=dtype, seed=seed, **kwargs)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UnknownTaskError(f"unknown task {name!r}: not one of {known}, nor a scenario ({exc})") from exc
 
-    return make_env(spec, num_envs=num_envs, device=device, dtype=dtype, seed=seed)
+
+def task_factory(spec: str | Path, **kwargs) -> Callable[..., DiffEnv]:
+    """``factory(num_envs=, device=, dtype=, seed=)`` for ``spec`` (what ``check_env`` takes)."""
+    factory = functools.partial(make_task, spec, **kwargs)
+    factory.__name__ = str(spec)  # type: ignore[attr-defined]
+    return factory
+
+
+__all__ = [
+    "FUNCTION_TASKS",
+    "PHYSICS_TASKS",
+    "TASK_NAMES",
+    "FunctionEnv",
+    "UnknownTaskError",
+    "make_task",
+    "task_factory",
+    "task_family",
+]

@@ -27,11 +27,24 @@ import torch
 class MjBatch:
     """``num_envs`` copies of one MuJoCo model, stepped by ``frame_skip`` substeps per control step."""
 
-    def __init__(self, xml_path: str, num_envs: int, frame_skip: int = 4, fd_eps: float = 1e-6, threads: int = 1):
+    def __init__(
+        self,
+        xml_path: str,
+        num_envs: int,
+        frame_skip: int = 4,
+        control_dt: float | None = None,
+        fd_eps: float = 1e-6,
+        threads: int = 1,
+    ):
+        """``control_dt`` (s), when given, sets the substep to ``control_dt / frame_skip``."""
         self.model = mujoco.MjModel.from_xml_path(str(xml_path))
         if self.model.opt.integrator == int(mujoco.mjtIntegrator.mjINT_RK4):
             raise ValueError(f"{xml_path}: RK4 is not supported by mjd_transitionFD; use euler or implicitfast")
+        if int(frame_skip) < 1:
+            raise ValueError(f"frame_skip must be >= 1, got {frame_skip}")
         self.num_envs, self.frame_skip, self.fd_eps = int(num_envs), int(frame_skip), float(fd_eps)
+        if control_dt is not None:
+            self.model.opt.timestep = float(control_dt) / self.frame_skip
         m = self.model
         self.nq, self.nv, self.nu = m.nq, m.nv, m.nu
         self.datas = [mujoco.MjData(m) for _ in range(self.num_envs)]

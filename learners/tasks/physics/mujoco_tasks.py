@@ -25,6 +25,7 @@ class MujocoEnv(PhysicsEnv):
     """A PhysicsEnv whose state is MuJoCo's ``qpos [B, nq]`` and ``qvel [B, nv]`` (float64)."""
 
     xml = ""
+    control_dt = 1.0 / 60.0  # s; the MuJoCo substep is control_dt / frame_skip
 
     def __init__(
         self,
@@ -37,7 +38,9 @@ class MujocoEnv(PhysicsEnv):
         threads: int | None = None,
     ):
         threads = default_threads() if threads is None else threads
-        self.sim = MjBatch(ASSETS / self.xml, int(num_envs), frame_skip=frame_skip, fd_eps=fd_eps, threads=threads)
+        self.sim = MjBatch(
+            ASSETS / self.xml, int(num_envs), frame_skip, control_dt=self.control_dt, fd_eps=fd_eps, threads=threads
+        )
         super().__init__(num_envs, device, dtype, seed)
 
     def close(self) -> None:
