@@ -3,7 +3,7 @@
 ``MjBatch`` holds one MjModel and one MjData per env. ``MjBatch.step`` advances ``[B, nq]`` qpos,
 ``[B, nv]`` qvel under ``[B, nu]`` ctrl by one control step (``frame_skip`` mj_step substeps).
 ``mj_step_op`` wraps it in a ``torch.autograd.Function``: when gradients are needed, every substep's
-transition Jacobians from ``mjd_transitionFD`` (forward differences, tangent space) are chained over the
+transition Jacobians from ``mjd_transitionFD`` (forward differences by default, tangent space) are chained over the
 frame-skip (``A <- A_k A``, ``B <- A_k B + B_k``) and mapped to full qpos coordinates: a quaternion
 ``q`` of a free/ball joint takes input perturbations ``dq`` to the tangent ``dw = 2 vec(conj(q) dq)``
 and tangent outputs back to ``dq = q (0, dw) / 2``. The backward pass is then two batched products.
@@ -34,15 +34,18 @@ class MjBatch:
         frame_skip: int = 4,
         control_dt: float | None = None,
         fd_eps: float = 1e-6,
+        fd_centered: bool = False,
         threads: int = 1,
     ):
-        """``control_dt`` (s), when given, sets the substep to ``control_dt / frame_skip``."""
+        """``control_dt`` (s), when given, sets the substep to ``control_dt / frame_skip``; ``fd_centered``
+        uses central instead of forward differences for the Jacobians (about twice the cost)."""
         self.model = mujoco.MjModel.from_xml_path(str(xml_path))
         if self.model.opt.integrator == int(mujoco.mjtIntegrator.mjINT_RK4):
             raise ValueError(f"{xml_path}: RK4 is not supported by mjd_transitionFD; use euler or implicitfast")
         if int(frame_skip) < 1:
             raise ValueError(f"frame_skip must be >= 1, got {frame_skip}")
         self.num_envs, self.frame_skip, self.fd_eps = int(num_envs), int(frame_skip), float(fd_eps)
+        self.fd_centered = bool(fd_centered)
         if control_dt is not None:
             self.model.opt.timestep = float(control_dt) / self.frame_skip
         m = self.model
@@ -103,11 +106,11 @@ class MjBatch:
             for i in envs:
                 d = self.datas[i]
                 d.qpos[:], d.qvel[:], d.ctrl[:] = qpos[i], qvel[i], ctrl[i]
-                mujoco.mjd_transitionFD(m, d, self.fd_eps, False, a_k, b_k, None, None)
+                mujoco.mjd_transitionFD(m, d, self.fd_eps, self.fd_centered, a_k, b_k, None, None)
                 a, b = a_k.copy(), b_k.copy()
                 mujoco.mj_step(m, d)
                 for _ in range(self.frame_skip - 1):
-                    mujoco.mjd_transitionFD(m, d, self.fd_eps, False, a_k, b_k, None, None)
+                    mujoco.mjd_transitionFD(m, d, self.fd_eps, self.fd_centered, a_k, b_k, None, None)
                     a = a_k @ a
                     b = a_k @ b + b_k
                     mujoco.mj_step(m, d)

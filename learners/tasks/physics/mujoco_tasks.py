@@ -35,11 +35,18 @@ class MujocoEnv(PhysicsEnv):
         seed: int | None = 0,
         frame_skip: int = 4,
         fd_eps: float = 1e-6,
+        fd_centered: bool = False,
         threads: int | None = None,
     ):
         threads = default_threads() if threads is None else threads
         self.sim = MjBatch(
-            ASSETS / self.xml, int(num_envs), frame_skip, control_dt=self.control_dt, fd_eps=fd_eps, threads=threads
+            ASSETS / self.xml,
+            int(num_envs),
+            frame_skip,
+            control_dt=self.control_dt,
+            fd_eps=fd_eps,
+            fd_centered=fd_centered,
+            threads=threads,
         )
         super().__init__(num_envs, device, dtype, seed)
 
