@@ -1,0 +1,85 @@
+"""Per-sample LR gradients and per-trajectory RP gradients over the FULL actor parameter vector.
+
+The reference LR+RP backpropagates each sample / trajectory separately (16 + 16 backward passes
+through the simulator), which makes it 4-5x slower than RP. Here:
+
+* LR per-sample gradients: ``torch.func.vmap(grad(...))`` over the chosen samples (one vectorised
+  actor forward/backward, no simulator involved).
+* RP per-trajectory gradients: theta enters the window objective only through the actor calls, so
+  dJ_j/dtheta = sum_t (dJ_j/du_t)^T du_t/dtheta with u_t = (mu_t, logstd_t) the actor output at step t.
+  The segments of different trajectories are disjoint, so ONE backward of sum_j J_j to the actor
+  outputs gives every dJ_j/du_t; the per-trajectory contraction with the actor Jacobians is a
+  vmapped vector-Jacobian product on the stored observations (batched matmuls, no simulator).
+
+``*_loop`` functions are the straightforward references (one backward per sample/trajectory).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.func import functional_call, grad, vmap
+
+from .flat import FlatParams
+
+
+def per_sample_grads(
+    module: torch.nn.Module,
+    flat: FlatParams,
+    loss_fn: Callable[..., torch.Tensor],
+    obs: torch.Tensor,
+    *extra: torch.Tensor,
+) -> torch.Tensor:
+    """Gradients ``[S, P]`` of ``loss_fn(module(obs_i), *extra_i)`` for each of the S samples.
+
+    ``obs`` is ``[S, D]``; each ``extra`` is ``[S, ...]``. ``loss_fn`` receives the module's output
+    for a batch of one sample plus the matching extras (each with a leading dim of 1).
+    """
+
+    def single(theta, o, *xs):
+        out = functional_call(module, flat.views(theta), (o.unsqueeze(0),))
+        return loss_fn(out, *(x.unsqueeze(0) for x in xs))
+
+    in_dims = (None, 0) + (0,) * len(extra)
+    return vmap(grad(single), in_dims=in_dims)(flat.data.detach(), obs, *extra)
+
+
+def per_segment_vjp(
+    module: torch.nn.Module,
+    flat: FlatParams,
+    obs: torch.Tensor,
+    adjoints: tuple[torch.Tensor, ...],
+) -> torch.Tensor:
+    """Per-segment parameter gradients ``[S, P]``: sum_t <adjoint_t, du_t/dtheta> for each segment.
+
+    ``obs`` ``[S, T, D]`` holds each segment's observations (padded), ``adjoints`` the matching
+    ``[S, T, ...]`` adjoints of each module output (zero on padding).
+    """
+
+    def single(theta, o, *adj):
+        outs = functional_call(module, flat.views(theta), (o,))
+        return sum((u * a).sum() for u, a in zip(outs, adj))
+
+    in_dims = (None, 0) + (0,) * len(adjoints)
+    return vmap(grad(single), in_dims=in_dims)(flat.data.detach(), obs, *adjoints)
+
+
+def per_sample_grads_loop(module, flat: FlatParams, loss_fn, obs, *extra) -> torch.Tensor:
+    """Reference for :func:`per_sample_grads`: one backward per sample."""
+    rows = []
+    for i in range(obs.shape[0]):
+        out = module(obs[i : i + 1])
+        rows.append(flat.grad(loss_fn(out, *(x[i : i + 1] for x in extra))))
+    return torch.stack(rows)
+
+
+def per_objective_grads_loop(objectives: list[torch.Tensor], flat: FlatParams) -> torch.Tensor:
+    """Reference for per-trajectory RP gradients: one backward (through the simulator) per objective."""
+    return torch.stack([flat.grad(j, retain_graph=True) for j in objectives])
+
+
+def trace_cov(samples: torch.Tensor) -> torch.Tensor:
+    """Trace of the unbiased sample covariance of the rows of ``samples`` ``[S, P]`` (= torch.cov(G.T).trace())."""
+    centred = samples - samples.mean(0, keepdim=True)
+    return (centred * centred).sum() / max(samples.shape[0] - 1, 1)
