@@ -59,8 +59,9 @@ def _add_run(sub) -> None:
         "--epochs",
         type=int,
         metavar="N",
-        help="total training epochs (one rollout + update each); with --resume the total to reach "
-        "(default: the learner config's max_epochs, the paper's budget for the task)",
+        help="total training epochs; one epoch = a rollout of `horizon` steps (1 on function tasks, 32 "
+        "otherwise) in every env, then the updates; with --resume the total to reach (default: the learner "
+        "config's max_epochs, the paper's budget: 2000 functions/physics, 500 traffic and cartpole)",
     )
     p.add_argument("--seed", type=int, metavar="S", help="seed for torch, numpy, python and the task (default: 0)")
     p.add_argument("--device", metavar="DEV", help="cpu, cuda or cuda:N (default: cpu)")
@@ -95,8 +96,9 @@ def _add_run(sub) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="set one learner config entry (repeatable; nested keys with dots); the key must exist "
-        "and the value must have the default's type (e.g. actor_lr=3e-4, stable_ppo=false)",
+        help="set one learner config entry (repeatable); the key must exist in the learner's resolved config "
+        "and the value must have its type, e.g. actor_lr=3e-4, stable_ppo=false, actor_hidden=[256,64] "
+        "(default: none, i.e. the paper's values for the task, listed in config.yaml and docs/learners.md)",
     )
     p.add_argument(
         "--eval-every",
@@ -120,6 +122,13 @@ def _add_run(sub) -> None:
     )
     p.add_argument(
         "--record-envs", type=int, metavar="N", help="traffic tasks: envs per recorded episode file (default: 4)"
+    )
+    p.add_argument(
+        "--record-steps",
+        type=int,
+        metavar="STEPS",
+        help="traffic tasks: steps per recorded episode (default: the task's episode length, 1000 steps = 30 s "
+        "for the pace-car scenarios)",
     )
     p.add_argument(
         "--grad-window",
@@ -182,11 +191,30 @@ def _add_view(sub) -> None:
         formatter_class=_Formatter,
     )
     p.add_argument("src", metavar="RUN|EPISODE", help="a run directory or an episode .npz file")
-    p.add_argument("--screenshot", metavar="PNG", help="save the last rendered frame to this PNG and exit")
+    p.add_argument(
+        "--screenshot",
+        metavar="PNG",
+        help="render --frames frames without interaction, save the last one to this PNG and exit "
+        "(default: interactive window)",
+    )
     p.add_argument("--frames", type=int, metavar="N", help="frames to render before the screenshot (default: 1)")
     p.add_argument("--env", type=int, default=0, metavar="B", help="which env of the recorded batch (default: 0)")
-    p.add_argument("--size", metavar="WxH", help="window size in pixels (default: the viewer's, 1280x720)")
+    p.add_argument("--size", metavar="WxH", help="window/screenshot size in pixels (default: 1280x720)")
+    _add_view_options(p)
     p.set_defaults(func=_view)
+
+
+def _add_view_options(p) -> None:
+    p.add_argument(
+        "--overlay",
+        action="store_true",
+        help="start with the gradient-flow overlay on (|d speed / d pace-car actions|, paper Fig. 9)",
+    )
+    p.add_argument(
+        "--no-panels",
+        action="store_true",
+        help="hide the speed plots and time-space diagram beside the road (default: shown)",
+    )
 
 
 def _add_export(sub) -> None:
@@ -199,8 +227,14 @@ def _add_export(sub) -> None:
     )
     p.add_argument("src", metavar="RUN|EPISODE", help="a run directory (its latest episode) or an episode .npz file")
     p.add_argument("-o", "--out", required=True, metavar="PATH", help="output: x.gif, x.mp4 or a directory for PNGs")
-    p.add_argument("--fps", type=float, metavar="F", help="frames per second of the output (default: the viewer's)")
-    p.add_argument("--size", metavar="WxH", help="frame size in pixels (default: the viewer's)")
+    p.add_argument(
+        "--fps",
+        type=float,
+        metavar="F",
+        help="frames per second of the output (default: one frame per simulation step at --speed, "
+        "e.g. 33.3 for dt = 0.03 s)",
+    )
+    p.add_argument("--size", metavar="WxH", help="frame size in pixels (default: 960x540)")
     p.add_argument("--env", type=int, default=0, metavar="B", help="which env of the recorded batch (default: 0)")
     p.add_argument(
         "--renderer",
@@ -208,6 +242,14 @@ def _add_export(sub) -> None:
         default="auto",
         help="auto: headless GL if available, else Pillow (default: auto)",
     )
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="playback speed as a multiple of real (simulated) time (default: 1.0)",
+    )
+    _add_view_options(p)
     p.set_defaults(func=_export)
 
 

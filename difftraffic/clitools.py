@@ -24,18 +24,28 @@ def parse_size(text: str | None, flag: str = "--size") -> tuple[int, int] | None
 
 
 def _source(src: str) -> str:
-    path = Path(src)
-    if not path.exists():
+    if not Path(src).exists():
         raise UserError(f"{src}: no such run directory or episode file")
-    if path.is_dir() and not any(path.glob("episodes/*.npz")) and not any(path.glob("*.npz")):
-        raise UserError(f"{src}: no recorded episodes (episodes/*.npz) in this directory")
     return src
 
 
+def _view_options(args: argparse.Namespace) -> dict:
+    """ViewOptions fields set by flags shared by view and export."""
+    return {"overlay": bool(args.overlay), "panels": not args.no_panels}
+
+
 def _viewer_call(fn, *args, **kwargs):
-    """Call a viewer entry point, turning its input errors into one-line UserErrors."""
+    """Call a viewer entry point, turning its input errors into one-line UserErrors and its fallback
+    warnings (no OpenGL: rendered with Pillow) into one-line notes."""
+    import warnings
+
     try:
-        return fn(*args, **kwargs)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            result = fn(*args, **kwargs)
+        for w in caught:
+            print(f"difftraffic: note: {' '.join(str(w.message).split())}", file=sys.stderr)
+        return result
     except ValueError as exc:  # ViewerError and EpisodeError are ValueErrors naming the file
         raise UserError(str(exc)) from None
     except ImportError as exc:
@@ -56,14 +66,14 @@ def cmd_view(args: argparse.Namespace) -> int:
     src = _source(args.src)
     if args.frames is not None and args.frames < 1:
         raise UserError(f"--frames {args.frames}: must be >= 1")
-    kwargs = {"screenshot": args.screenshot, "frames": args.frames, "env": args.env}
+    kwargs = {"screenshot": args.screenshot, "frames": args.frames, "env": args.env, **_view_options(args)}
     size = parse_size(args.size)
     if size is not None:
         kwargs["size"] = size
     app = _import_viewer("app")
-    _viewer_call(app.view, src, **kwargs)
-    if args.screenshot:
-        print(f"wrote {args.screenshot}")
+    shot = _viewer_call(app.view, src, **kwargs)
+    if shot is not None:
+        print(f"wrote {shot}")
     return 0
 
 
@@ -71,7 +81,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     src = _source(args.src)
     if args.fps is not None and not args.fps > 0:
         raise UserError(f"--fps {args.fps}: must be > 0")
-    kwargs = {"env": args.env, "renderer": args.renderer}
+    if not args.speed > 0:
+        raise UserError(f"--speed {args.speed}: must be > 0")
+    kwargs = {"env": args.env, "renderer": args.renderer, "speed": args.speed, **_view_options(args)}
     if args.fps is not None:
         kwargs["fps"] = args.fps
     size = parse_size(args.size)

@@ -123,9 +123,9 @@ def record(settings: dict[str, Any], learner: Any, path: Path, meta: dict[str, A
         device=learner_device(learner, settings),
     )
     try:
-        episode = record_episode(
-            env, deterministic_policy(learner), steps=int(env.episode_length), grad_window=int(settings["grad_window"])
-        )
+        steps = int(settings.get("record_steps") or env.episode_length)
+        policy = deterministic_policy(learner)
+        episode = record_episode(env, policy, steps=steps, grad_window=int(settings["grad_window"]))
     finally:
         env.close()
     episode.meta.update(meta)

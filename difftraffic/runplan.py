@@ -58,6 +58,7 @@ def _check_flags(args: argparse.Namespace) -> None:
         ("--threads", args.threads),
         ("--eval-episodes", args.eval_episodes),
         ("--record-envs", args.record_envs),
+        ("--record-steps", args.record_steps),
         ("--stop-after", args.stop_after),
     ):
         check_positive(flag, value)
@@ -93,6 +94,7 @@ def _cadence(args: argparse.Namespace, epochs: int, family: str, tensorboard: bo
         "eval_every": max(1, epochs // 10) if args.eval_every is None else args.eval_every,
         "record_every": max(1, epochs // 4) if args.record_every is None else args.record_every,
         "record_envs": args.record_envs or 4,
+        "record_steps": args.record_steps,
         "grad_window": 32 if args.grad_window is None else args.grad_window,
         "checkpoint_every": 10 if args.checkpoint_every is None else args.checkpoint_every,
         "tensorboard": tensorboard,
@@ -212,7 +214,7 @@ def _plan_resume(args: argparse.Namespace) -> Plan:
     diffs = compare_for_resume(saved, new)
     if diffs:
         more = f" (and {len(diffs) - 1} more)" if len(diffs) > 1 else ""
-        raise UserError(f"--resume {run.path}: {diffs[0]}{more}; only --epochs may grow")
+        raise UserError(f"--resume {run.path}: {diffs[0]}{more}; a resume may only raise --epochs")
     path = run.checkpoint("latest")
     if not path.exists():
         raise UserError(f"--resume {run.path}: nothing to resume from (no {path.relative_to(run.path)} yet)")

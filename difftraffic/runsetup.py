@@ -22,7 +22,9 @@ DEFAULT_THREADS = {"functions": 1, "traffic": 1, "physics": 1}
 
 RESULT_KEYS = ("task", "learner", "seed", "device", "dtype", "num_envs", "threads", "eval_episodes", "eval_seed")
 """Settings that determine training results or eval.csv: a resume must not change them."""
-CADENCE_KEYS = ("eval_every", "record_every", "checkpoint_every", "record_envs", "grad_window", "tensorboard")
+CADENCE_KEYS = (
+    "eval_every", "record_every", "checkpoint_every", "record_envs", "record_steps", "grad_window", "tensorboard",
+)  # fmt: skip
 """Settings a resume may change (they only decide what is logged and when)."""
 
 
@@ -147,5 +149,5 @@ def compare_for_resume(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
         if a.get(key) != b.get(key):
             diffs.append(f"learner config {key} {b.get(key)!r} differs from the run's {a.get(key)!r}")
     if new.get("epochs", 0) < saved.get("epochs", 0):
-        diffs.append(f"--epochs {new.get('epochs')} is below the run's {saved.get('epochs')} (it may only grow)")
+        diffs.append(f"--epochs {new.get('epochs')} is below the run's {saved.get('epochs')}")
     return diffs
