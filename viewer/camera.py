@@ -116,7 +116,7 @@ def fit_camera(road: RoadGeom, x: np.ndarray, viewport: tuple[int, int, int, int
         outer = road.radius + (road.num_lanes - 0.5) * road.lane_width + 2.0
         return Camera(0.0, 0.0, min(w, h) * 0.94 / (2.0 * outer), viewport)
     span = float(np.ptp(x)) if len(x) else 0.0
-    visible = float(np.clip(span + 50.0, 80.0, 600.0))
+    visible = float(np.clip(span + 50.0, 60.0, 150.0))  # m: cars stay at least ~25 px long
     scale = min(w / visible, 0.8 * h / (road.width + 6.0))
     cx = 0.5 * (float(np.min(x)) + float(np.max(x))) if len(x) else 0.0
     cy = 0.5 * (road.num_lanes - 1) * road.lane_width

@@ -18,12 +18,14 @@ HUD_ALERT = (255, 90, 80, 255)
 PANEL_BG = (24, 26, 30, 255)
 CURSOR = (255, 255, 255, 200)
 FLOW_GREEN = (60, 220, 90, 235)  # gradient flowing along a lane
-CUT_RED = (255, 60, 60, 235)  # lane change / no gradient: flow cut
+CUT_RED = (255, 60, 60, 235)
+CUT_RING = (255, 70, 70, 170)  # lane change / no gradient: flow cut
 
 # Speed: red (stopped) -> yellow -> green (fast); the time-space diagram and colour-by-speed use it.
 _SPEED_STOPS = np.array([[200, 30, 30], [240, 140, 30], [240, 220, 60], [120, 210, 80], [40, 170, 90]], float)
-# Gradient magnitude (log scale): dark violet (small) -> magenta -> orange -> pale yellow (large).
-_GRAD_STOPS = np.array([[60, 20, 110], [150, 35, 150], [225, 70, 90], [250, 150, 40], [255, 245, 170]], float)
+# Gradient magnitude (log scale): dark teal (small) -> green -> pale lime (large); green = gradient flows
+# (the paper's Fig. 9), so no red in it: red is kept for "flow cut".
+_GRAD_STOPS = np.array([[25, 55, 85], [20, 110, 135], [40, 170, 140], [140, 220, 110], [235, 255, 190]], float)
 
 
 def _ramp(stops: np.ndarray, u: np.ndarray, alpha: int) -> np.ndarray:

@@ -81,15 +81,20 @@ class ViewerModel:
             self.camera.viewport = self.road_viewport()
         return action
 
+    FOLLOW_AHEAD = 0.25  # straight roads: the followed car sits this fraction of the view right of centre
+
     def follow_target(self) -> tuple[float, float] | None:
-        """World point (m) the camera follows: the pace car (on a straight road only its x)."""
+        """World point (m) the camera centres on: the pace car (ring), or on a straight road the point
+        ``FOLLOW_AHEAD`` of the view width behind it, so that the traffic behind the pace car is in view."""
         frame = self.ctrl.frame()
         if not len(frame.x):
             return None
         pace = np.flatnonzero(self.ctrl.episode.controlled)
         cars = pace[:1] if len(pace) else np.arange(len(frame.x))  # no pace car: the mean of all cars
         x, y = float(np.mean(frame.x[cars])), float(np.mean(frame.y[cars]))
-        return (x, y) if self.road.ring else (x, self.camera.cy)
+        if self.road.ring:
+            return x, y
+        return x - self.FOLLOW_AHEAD * self.camera.viewport[2] / self.camera.scale, self.camera.cy
 
     # ---- drawing -------------------------------------------------------------------------
     def panel(self) -> PanelImage | None:

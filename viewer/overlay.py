@@ -80,7 +80,7 @@ def draw_halos(layer: Layer, frame: Frame, length: np.ndarray, scale: GradScale,
     off = np.flatnonzero(~on)
     for i in off:
         a = np.linspace(0.0, 2.0 * np.pi, 25)
-        layer.polyline(np.stack([px[i] + radius[i] * np.cos(a), py[i] + radius[i] * np.sin(a)], -1), 1.5, C.CUT_RED)
+        layer.polyline(np.stack([px[i] + radius[i] * np.cos(a), py[i] + radius[i] * np.sin(a)], -1), 1.5, C.CUT_RING)
 
 
 def draw_flow_arrows(
@@ -109,6 +109,7 @@ def _car_end(frame: Frame, idx: np.ndarray, length: np.ndarray, side: float) -> 
 
 
 def _draw_lane_changes(layer: Layer, episode: Episode, env: int, frame: Frame, road: RoadGeom, cam: Camera) -> None:
+    width = episode.width
     """Red lateral arrow from the previous lane's centre to each car that changed lane in the last second."""
     t = frame.index
     k = max(1, int(round(LANE_CHANGE_WINDOW / episode.dt)))
@@ -123,6 +124,10 @@ def _draw_lane_changes(layer: Layer, episode: Episode, env: int, frame: Frame, r
     ox, oy = road.to_world(frame.s[cars], old * road.lane_width)
     p0 = np.stack(cam.to_pixel(ox, oy), -1)
     p1 = np.stack(cam.to_pixel(frame.x[cars], frame.y[cars]), -1)
+    d = p1 - p0
+    dist = np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-9)
+    stop = np.minimum(0.5 * width[cars, None] * cam.scale + 2.0, 0.5 * dist)  # end at the car's side
+    p1 = p1 - d / dist * stop
     layer.arrows(p0, p1, 3.0, C.CUT_RED, head=max(8.0, 0.35 * road.lane_width * cam.scale))
 
 
@@ -155,5 +160,5 @@ def draw_legend(layer: Layer, scale: GradScale | None, x: float, y: float, size:
     layer.text(x + 48, ly, "lane change: flow cut", size, C.HUD_TEXT)
     ly += size + 6
     a = np.linspace(0.0, 2.0 * np.pi, 25)
-    layer.polyline(np.stack([x + 25 + 6 * np.cos(a), ly + 0.5 * size + 6 * np.sin(a)], -1), 1.5, C.CUT_RED)
+    layer.polyline(np.stack([x + 25 + 6 * np.cos(a), ly + 0.5 * size + 6 * np.sin(a)], -1), 1.5, C.CUT_RING)
     layer.text(x + 48, ly, "no gradient reaches this car", size, C.HUD_TEXT)
