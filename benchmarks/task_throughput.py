@@ -48,8 +48,8 @@ def window(env, policy, steps: int, grad: bool, obs: torch.Tensor) -> tuple[floa
     return time.perf_counter() - t0, obs
 
 
-def measure(spec: str, num_envs: int, steps: int, repeats: int, dtype: torch.dtype) -> dict[str, float]:
-    env = make_task(spec, num_envs=num_envs, dtype=dtype, seed=0)
+def measure(spec: str, num_envs: int, steps: int, repeats: int, dtype: torch.dtype, **kw) -> dict[str, float]:
+    env = make_task(spec, num_envs=num_envs, dtype=dtype, seed=0, **kw)
     policy = torch.nn.Sequential(
         torch.nn.Linear(env.obs_dim, 64),
         torch.nn.ELU(),
@@ -78,6 +78,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--float64", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for small tensors)")
+    parser.add_argument("--mj-threads", type=int, default=None, help="MuJoCo Jacobian threads (hopper/ant)")
+    parser.add_argument("--frame-skip", type=int, default=4, help="MuJoCo substeps per 1/60 s step (hopper/ant)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dtype = torch.float64 if args.float64 else torch.float32
@@ -85,7 +87,8 @@ def main() -> None:
     print(f", median of {args.repeats} windows")
     print(f"{'task':<28} {'fwd env-steps/s':>16} {'fwd+bwd env-steps/s':>20}")
     for spec in args.tasks or default_tasks():
-        r = measure(spec, args.envs, args.steps, args.repeats, dtype)
+        kw = {"frame_skip": args.frame_skip, "threads": args.mj_threads} if spec in ("hopper", "ant") else {}
+        r = measure(spec, args.envs, args.steps, args.repeats, dtype, **kw)
         print(f"{Path(spec).stem if spec.endswith('.yaml') else spec:<28} {r['fwd']:>16,.0f} {r['fwd+bwd']:>20,.0f}")
 
 

@@ -115,6 +115,7 @@ def check_env(
     if failures(findings):
         return findings
     findings += _guard("rollout", lambda: _check_rollout(env, ctx, steps))
+    findings += _guard("state_dict", lambda: _check_replay(env, ctx, ctx.replay))
     findings += _guard("detach", lambda: _check_detach(env, ctx))
     findings += _guard("seed", lambda: _check_seed(env, ctx))
     if grad:
@@ -134,6 +135,7 @@ class _Ctx:
         self.factory = None if self.instance is not None else env_or_factory
         self.num_envs, self.device, self.dtype, self.seed = num_envs, device, dtype, seed
         self.gen = torch.Generator().manual_seed(seed + 12345)
+        self.replay: dict[str, Any] = {}  # the rollout's state_dict snapshot and the steps after it
 
     def make(self, num_envs: int, dtype: torch.dtype) -> DiffEnv:
         if self.instance is not None:
@@ -247,11 +249,15 @@ def _check_rollout(env: DiffEnv, ctx: _Ctx, steps: int | None) -> list[Finding]:
     n_term = n_trunc = done_rows = done_same = 0
     obs_varies = False
     snap_at = n_steps - min(5, n_steps)
-    replay: dict[str, Any] = {}
+    replay = ctx.replay
     for i in range(n_steps):
         if i == snap_at:
-            replay = {"live": env.state_dict(), "actions": [], "outputs": []}
-            replay["saved"] = _roundtrip(replay["live"])
+            try:
+                replay.update(live=env.state_dict(), actions=[], outputs=[])
+                replay["saved"] = _roundtrip(replay["live"])
+            except Exception as exc:
+                replay.clear()
+                replay["error"] = f"state_dict() / torch.load(weights_only=True) {_exc(exc)}"
         a = ctx.actions(env)
         with torch.no_grad():
             out = env.step(a)
@@ -259,7 +265,7 @@ def _check_rollout(env: DiffEnv, ctx: _Ctx, steps: int | None) -> list[Finding]:
         if issue:
             return [*found, Finding("step", FAIL, f"step {i + 1}: {issue}")]
         next_obs, reward, term, trunc, info = out
-        if replay:
+        if "outputs" in replay:
             replay["actions"].append(a)
             replay["outputs"].append(_clone_out(out))
         done = term | trunc
@@ -312,7 +318,6 @@ def _check_rollout(env: DiffEnv, ctx: _Ctx, steps: int | None) -> list[Finding]:
         ok = "final_obs == obs where nothing ended (observation is constant, so it cannot differ at resets)"
     found.append(_verdict("final_obs", errors, ok))
     found.append(_verdict("episode_stats", errors, f"episode_return/length correct for {done_rows} ended episodes"))
-    found += _check_replay(env, ctx, replay)
     return found
 
 
@@ -361,8 +366,10 @@ def _out_diff(expected: tuple, got: tuple) -> str | None:
 
 def _check_replay(env: DiffEnv, ctx: _Ctx, replay: dict[str, Any]) -> list[Finding]:
     """Load the snapshot (into a fresh env when a factory is given) and replay: outputs must be identical."""
-    if not replay:
-        return [Finding("state_dict", SKIP, "rollout too short for a snapshot")]
+    if "error" in replay:
+        return [Finding("state_dict", FAIL, replay["error"])]
+    if "outputs" not in replay:
+        return [Finding("state_dict", SKIP, "the rollout stopped before the snapshot")]
     found = []
     if not _same(_roundtrip(replay["live"]), replay["saved"]):
         found.append(Finding("state_dict", FAIL, "state_dict() aliases live tensors: later steps changed it in place"))
