@@ -159,6 +159,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     check_positive("--threads", args.threads)
     device = resolve_device(args.device) if args.device else settings["device"]
     path = run.checkpoint(args.checkpoint)
+    if args.checkpoint == "best" and not path.exists() and run.checkpoint("latest").exists():
+        raise UserError(f"{path}: no such checkpoint (no training episode had finished yet); use --checkpoint latest")
     ckpt = load_checkpoint(path, map_location=device)
     torch.set_num_threads(int(args.threads or settings["threads"]))
     learner = learner_from_state(dict(settings, device=device), ckpt["learner"])

@@ -16,8 +16,8 @@ from typing import TextIO
 
 
 def fmt_num(x: float | None, digits: int = 4) -> str:
-    """Compact number: 943.5, 0.1234, -3.8e-10, 1.2e+05; 'n/a' for None/NaN."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+    """Compact number: 943.5, 0.1234, -3.8e-10, 1.2e+05; 'n/a' for None/NaN/inf."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "n/a"
     return f"{x:.{digits}g}"
 

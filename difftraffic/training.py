@@ -326,12 +326,16 @@ def print_summary(trainer: Trainer, status: str, session_s: float, resume_cmd: s
     final = next((e for e in reversed(trainer.evals) if e["policy"] == "final"), None)
     best_eval = next((e for e in reversed(trainer.evals) if e["policy"] == "best"), None)
     head = "finished" if status == "done" else f"stopped after epoch {learner.epoch} (--stop-after)"
+    best = (
+        f"{fmt_num(trainer.best_return)} at epoch {trainer.best_epoch} (running mean of the last 100 episodes)"
+        if trainer.best_epoch
+        else "n/a (no episode has finished yet)"
+    )
     lines = [
         "",
         f"difftraffic run {head}: {s['task_name']} / {s['learner']} / seed {s['seed']} / {learner.epoch} of "
         f"{s['epochs']} epochs, {fmt_count(learner.env_steps)} env steps",
-        f"  best return    {fmt_num(trainer.best_return)} at epoch {trainer.best_epoch} "
-        "(running mean of the last 100 episodes)",
+        f"  best return    {best}",
         f"  final return   {fmt_num(trainer.last_return())}",
     ]
     if final:
@@ -341,16 +345,24 @@ def print_summary(trainer: Trainer, status: str, session_s: float, resume_cmd: s
         )
     if best_eval:
         lines.append(f"  eval (best.pt) {fmt_num(best_eval['return_mean'])} ± {fmt_num(best_eval['return_std'], 3)}")
+    ckpts = [n for n in ("latest", "best") if run.checkpoint(n).exists()]
+    names = ckpts[0] if len(ckpts) == 1 else "{" + ",".join(ckpts) + "}"
+    files = ["config.yaml", "progress.csv", "eval.csv", f"checkpoints/{names}.pt"]
+    if run.episode_files():
+        files.append(f"episodes/ ({len(run.episode_files())} files)")
+    if trainer.tb is not None:
+        files.append("tb/")
+    which = "best.pt" if "best" in ckpts else "latest.pt"
     lines += [
         f"  wall time      {fmt_duration(session_s)} this session, {fmt_duration(trainer.total_wall())} of training "
         f"in total; {rows} rows in progress.csv",
         f"  run directory  {run.path}/",
-        "                 config.yaml progress.csv eval.csv checkpoints/{latest,best}.pt"
-        + (f" episodes/ ({len(run.episode_files())} files)" if run.episode_files() else "")
-        + (" tb/" if trainer.tb is not None else ""),
+        "                 " + "  ".join(files),
         "  next:",
         f"    difftraffic plot {run.path}        # learning curves -> {run.plots}/",
-        f"    difftraffic eval {run.path}        # deterministic evaluation of best.pt",
+        f"    difftraffic eval {run.path}"
+        + ("" if "best" in ckpts else " --checkpoint latest")
+        + f"        # deterministic evaluation of {which}",
     ]
     if run.episode_files():
         lines += [
@@ -358,5 +370,5 @@ def print_summary(trainer: Trainer, status: str, session_s: float, resume_cmd: s
             f"    difftraffic export {run.path} -o {run.path}/episode.gif",
         ]
     if status != "done":
-        lines.append(f"    {resume_cmd}")
+        lines.append(f"    {resume_cmd}        # continue to epoch {s['epochs']}")
     print("\n".join(lines))
