@@ -93,3 +93,32 @@ def test_same_seed_same_metrics_and_overrides_apply(in_tmp):
     assert cfg["learner_config"]["actor_lr"] == 0.05 and cfg["learner_config"]["mini_epochs"] == 2
     assert cfg["config_overrides"] == ["actor_lr=0.05", "mini_epochs=2"]
     assert not math.isnan(float(ra[-1]["episode_return"]))
+
+
+def test_tensorboard_events_when_installed_and_purged_on_resume(in_tmp):
+    import shutil
+
+    from difftraffic.tblog import tensorboard_available
+
+    args = ("run", "dejong", "--learner", "lr", "--epochs", 6, "--num-envs", 4, "--eval-episodes", 2, "--out", "r")
+    assert run_cli(*args, "--stop-after", 3).code == 0
+    cfg = yaml.safe_load((in_tmp / "r/config.yaml").read_text())
+    if not tensorboard_available():
+        assert cfg["tensorboard"] is False and not (in_tmp / "r/tb").exists()
+        return
+    assert cfg["tensorboard"] is True
+    latest = in_tmp / "r/checkpoints/latest.pt"
+    shutil.copy(latest, in_tmp / "epoch3.pt")
+    assert run_cli("run", "--resume", "--out", "r", "--stop-after", 2).code == 0  # logs epochs 4-5
+    shutil.copy(in_tmp / "epoch3.pt", latest)  # as if the process had died before saving epoch 5
+    assert run_cli("run", "--resume", "--out", "r").code == 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(in_tmp / "r/tb"))
+    acc.Reload()
+    events = acc.Scalars("charts/episode_return")
+    assert [e.step for e in events] == [1, 2, 3, 4, 5, 6]  # epochs 4-5 of the lost session were purged
+    prog = rows(in_tmp / "r/progress.csv")
+    assert [int(r["epoch"]) for r in prog] == [1, 2, 3, 4, 5, 6]
+    assert [e.value for e in events] == pytest.approx([float(r["episode_return"]) for r in prog], rel=1e-6)
+    assert "eval/return_mean" in acc.Tags()["scalars"]
