@@ -1,8 +1,9 @@
 """OpenGL renderer of a :class:`~viewer.scene.Scene` (pyglet 2.1). Needs a current GL context.
 
 Shapes of each layer become one triangle vertex list (numpy-tessellated, one draw call); pictures are
-textures cached by key; text uses a pool of ``pyglet.text.Label``. Pixel y is flipped here: the
-scene's origin is top-left, OpenGL's bottom-left.
+sprites cached by key; labels are cached by content (text, size, colour, anchor) and only moved when
+the text stays the same, so a frame re-lays out only the text that changed. Pixel y is flipped here:
+the scene's origin is top-left, OpenGL's bottom-left.
 """
 
 from __future__ import annotations
@@ -38,9 +39,8 @@ class GLRenderer:
 
         self.program = ShaderProgram(Shader(_VERTEX, "vertex"), Shader(_FRAGMENT, "fragment"))
         self._vlists: list = []  # one reusable vertex list per layer index
-        self._labels: list = []  # label pool: i-th text of a frame reuses label i
-        self._label_state: list = []
-        self._textures: dict = {}
+        self._labels: dict = {}  # (text, size, color, anchor) -> [Label, ...]
+        self._sprites: dict = {}  # picture key -> Sprite
 
     def draw(self, scene: Scene) -> None:
         """Clear and draw ``scene`` (its size must be the framebuffer's size)."""
@@ -51,21 +51,27 @@ class GLRenderer:
         gl.glClear(gl.GL_COLOR_BUFFER_BIT)
         gl.glEnable(gl.GL_BLEND)
         gl.glBlendFunc(gl.GL_SRC_ALPHA, gl.GL_ONE_MINUS_SRC_ALPHA)
-        text_i = 0
-        used_textures = set()
+        used_labels: dict = {}
+        used_sprites = set()
         for li, layer in enumerate(scene.layers):
             verts, cols = triangles(layer)
             if len(verts):
                 self._draw_triangles(li, verts, cols, scene.height)
             for pic in layer.pictures:
-                tex = self._texture(pic)
-                used_textures.add(pic.key)
-                tex.blit(pic.x, scene.height - pic.y - pic.rgb.shape[0])
+                used_sprites.add(pic.key)
+                self._sprite(pic, scene.height).draw()
             for text in layer.texts:
-                self._label(text_i, text, scene.height).draw()
-                text_i += 1
-        for key in [k for k in self._textures if k not in used_textures]:
-            self._textures.pop(key).delete()
+                self._label(text, scene.height, used_labels).draw()
+        for key in [k for k in self._sprites if k not in used_sprites]:
+            self._sprites.pop(key).delete()
+        for key, labels in list(self._labels.items()):  # drop labels whose text was not shown this frame
+            keep = used_labels.get(key, 0)
+            for label in labels[keep:]:
+                label.delete()
+            if keep:
+                self._labels[key] = labels[:keep]
+            else:
+                del self._labels[key]
 
     def _draw_triangles(self, li: int, verts: np.ndarray, cols: np.ndarray, height: int) -> None:
         from pyglet import gl
@@ -90,45 +96,38 @@ class GLRenderer:
         vl.draw(gl.GL_TRIANGLES)
         self.program.stop()
 
-    def _texture(self, pic):
-        tex = self._textures.get(pic.key)
-        if tex is None:
-            import pyglet
-
-            h, w, _ = pic.rgb.shape
-            data = pyglet.image.ImageData(w, h, "RGB", np.ascontiguousarray(pic.rgb).tobytes(), pitch=-w * 3)
-            tex = data.get_texture()
-            self._textures[pic.key] = tex
-        return tex
-
-    def _label(self, i: int, text, height: int):
+    def _sprite(self, pic, height: int):
         import pyglet
 
-        state = (text.text, text.size, text.color, text.anchor, text.x, text.y, height)
-        if i < len(self._labels):
-            if self._label_state[i] != state:
-                label = self._labels[i]
-                label.begin_update()
-                label.text = text.text
-                label.font_size = text.size * PT_PER_PX
-                label.color = text.color
-                label.anchor_x = text.anchor
-                label.position = (text.x, height - text.y, 0)
-                label.end_update()
-                self._label_state[i] = state
-            return self._labels[i]
+        h, w, _ = pic.rgb.shape
+        y = height - pic.y - h
+        sprite = self._sprites.get(pic.key)
+        if sprite is None:
+            data = pyglet.image.ImageData(w, h, "RGB", np.ascontiguousarray(pic.rgb).tobytes(), pitch=-w * 3)
+            sprite = pyglet.sprite.Sprite(data.get_texture(), x=pic.x, y=y)
+            self._sprites[pic.key] = sprite
+        elif sprite.position[:2] != (pic.x, y):
+            sprite.position = (pic.x, y, 0)
+        return sprite
+
+    def _label(self, text, height: int, used: dict):
+        """A label showing ``text`` (reused when the same text was shown last frame, else created)."""
+        import pyglet
+
+        key = (text.text, text.size, text.color, text.anchor)
+        i = used.get(key, 0)
+        used[key] = i + 1
+        labels = self._labels.setdefault(key, [])
+        pos = (text.x, height - text.y, 0)
+        if i < len(labels):
+            if labels[i].position != pos:
+                labels[i].position = pos
+            return labels[i]
         label = pyglet.text.Label(
-            text.text,
-            font_name=FONT_FAMILY,
-            font_size=text.size * PT_PER_PX,
-            x=text.x,
-            y=height - text.y,
-            anchor_x=text.anchor,
-            anchor_y="top",
-            color=text.color,
-        )
-        self._labels.append(label)
-        self._label_state.append(state)
+            text.text, font_name=FONT_FAMILY, font_size=text.size * PT_PER_PX, x=pos[0], y=pos[1],
+            anchor_x=text.anchor, anchor_y="top", color=text.color,
+        )  # fmt: skip
+        labels.append(label)
         return label
 
     def delete(self) -> None:
@@ -136,11 +135,12 @@ class GLRenderer:
         for vl in self._vlists:
             if vl is not None:
                 vl.delete()
-        for tex in self._textures.values():
-            tex.delete()
-        for label in self._labels:
-            label.delete()
-        self._vlists, self._textures, self._labels, self._label_state = [], {}, [], []
+        for sprite in self._sprites.values():
+            sprite.delete()
+        for labels in self._labels.values():
+            for label in labels:
+                label.delete()
+        self._vlists, self._sprites, self._labels = [], {}, {}
 
 
 def read_pixels(width: int, height: int) -> np.ndarray:
