@@ -1,27 +1,33 @@
 """Batched MuJoCo stepping in C with finite-difference Jacobians, as a differentiable torch op.
 
-``MjBatch`` holds one MjModel and one MjData per env. ``MjBatch.step`` advances ``[B, nq]`` qpos,
-``[B, nv]`` qvel under ``[B, nu]`` ctrl by one control step (``frame_skip`` mj_step substeps).
-``mj_step_op`` wraps it in a ``torch.autograd.Function``: when gradients are needed, every substep's
-transition Jacobians from ``mjd_transitionFD`` (forward differences by default, tangent space) are chained over the
-frame-skip (``A <- A_k A``, ``B <- A_k B + B_k``) and mapped to full qpos coordinates: a quaternion
-``q`` of a free/ball joint takes input perturbations ``dq`` to the tangent ``dw = 2 vec(conj(q) dq)``
-and tangent outputs back to ``dq = q (0, dw) / 2``. The backward pass is then two batched products.
+``MjBatch.step`` advances ``[B, nq]`` qpos and ``[B, nv]`` qvel under ``[B, nu]`` ctrl by one control
+step (``frame_skip`` mj_step substeps) on a ``mujoco.batch.Batch``. ``mj_step_op`` wraps it in a
+``torch.autograd.Function`` whose backward pass is two batched products with the step's Jacobians in
+full coordinates ``z = [qpos, qvel]``. The Jacobians come from one of two backends:
 
-The model must use an explicit (non-RK4) integrator and should disable warm-starting, so that a step is
-a pure function of (qpos, qvel, ctrl): then state_dict round trips and finite differences are exact.
-Jacobians are computed on a thread pool when ``threads > 1`` (MuJoCo releases the GIL), which pays off on
-machines with several free cores.
+* ``"chain"`` (one core): every substep's tangent-space transition Jacobians from ``mjd_transitionFD``
+  (forward or central differences), chained over the frame-skip: ``A <- A_k A``, ``B <- A_k B + B_k``;
+* ``"batch"`` (many cores): finite differences of the whole control step, all ``B (1 + 2 nv + nu)``
+  perturbed copies stepped at once on the Batch's C++ thread pool (GIL released).
+
+Both then map the tangent Jacobians to full coordinates with :class:`~.mjtangent.Tangent` (quaternions).
+The model must use a non-RK4 integrator (``mjd_transitionFD`` rejects RK4) and should disable
+warm-starting, so that a step is a pure function of (qpos, qvel, ctrl): state_dict round trips and
+finite differences are then exact.
 """
 
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import mujoco
+import mujoco.batch
 import numpy as np
 import torch
+
+from .mjtangent import Tangent
+
+JACOBIANS = ("auto", "chain", "batch")
 
 
 class MjBatch:
@@ -36,138 +42,114 @@ class MjBatch:
         fd_eps: float = 1e-6,
         fd_centered: bool = False,
         threads: int = 1,
+        jacobians: str = "auto",
     ):
-        """``control_dt`` (s), when given, sets the substep to ``control_dt / frame_skip``; ``fd_centered``
-        uses central instead of forward differences for the Jacobians (about twice the cost)."""
+        """``control_dt`` (s), when given, sets the substep to ``control_dt / frame_skip``; ``fd_centered`` uses
+        central differences (about twice the cost); ``jacobians`` picks the backend ("auto": "batch" when
+        ``threads > 1``, else "chain")."""
         self.model = mujoco.MjModel.from_xml_path(str(xml_path))
         if self.model.opt.integrator == int(mujoco.mjtIntegrator.mjINT_RK4):
             raise ValueError(f"{xml_path}: RK4 is not supported by mjd_transitionFD; use euler or implicitfast")
         if int(frame_skip) < 1:
             raise ValueError(f"frame_skip must be >= 1, got {frame_skip}")
-        self.num_envs, self.frame_skip, self.fd_eps = int(num_envs), int(frame_skip), float(fd_eps)
-        self.fd_centered = bool(fd_centered)
+        if jacobians not in JACOBIANS:
+            raise ValueError(f"jacobians must be one of {JACOBIANS}, got {jacobians!r}")
+        self.num_envs, self.frame_skip = int(num_envs), int(frame_skip)
+        self.fd_eps, self.fd_centered = float(fd_eps), bool(fd_centered)
+        self.threads = max(1, int(threads))
+        self.jacobians = jacobians if jacobians != "auto" else ("batch" if self.threads > 1 else "chain")
         if control_dt is not None:
             self.model.opt.timestep = float(control_dt) / self.frame_skip
         m = self.model
         self.nq, self.nv, self.nu = m.nq, m.nv, m.nu
-        self.datas = [mujoco.MjData(m) for _ in range(self.num_envs)]
-        self.threads = max(1, min(int(threads), self.num_envs))
-        self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
-        # (qpos address, dof address) of every quaternion (free joints: after the 3 position coords).
-        self.quats = []
-        for j in range(m.njnt):
-            jtype, qadr, vadr = int(m.jnt_type[j]), int(m.jnt_qposadr[j]), int(m.jnt_dofadr[j])
-            if jtype == int(mujoco.mjtJoint.mjJNT_FREE):
-                self.quats.append((qadr + 3, vadr + 3))
-            elif jtype == int(mujoco.mjtJoint.mjJNT_BALL):
-                self.quats.append((qadr, vadr))
+        self.tangent = Tangent(m)
+        self._fwd = mujoco.batch.Batch(m, nsim=self.num_envs, nthread=self.threads)
+        self._datas: list | None = None  # per-env MjData of the chain backend
+        self._fd: mujoco.batch.Batch | None = None  # perturbed copies of the batch backend
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        self._fwd = self._fd = self._datas = None
 
-    def _chunks(self) -> list[range]:
-        n, k = self.num_envs, self.threads
-        bounds = [round(i * n / k) for i in range(k + 1)]
-        return [range(bounds[i], bounds[i + 1]) for i in range(k)]
+    @property
+    def datas(self) -> list:
+        """One MjData per env (the chain backend's working copies; their contacts describe the last step)."""
+        if self._datas is None:
+            self._datas = [mujoco.MjData(self.model) for _ in range(self.num_envs)]
+        return self._datas
 
-    def _run(self, fn) -> None:
-        if self._pool is None:
-            fn(range(self.num_envs))
-        else:
-            list(self._pool.map(fn, self._chunks()))
+    @staticmethod
+    def _run(batch: mujoco.batch.Batch, qpos, qvel, ctrl, nstep: int) -> tuple[np.ndarray, np.ndarray]:
+        batch.bind("qpos")[:], batch.bind("qvel")[:], batch.bind("ctrl")[:] = qpos, qvel, ctrl
+        batch.step(nstep=nstep)
+        return batch.bind("qpos").copy(), batch.bind("qvel").copy()
 
     def step(self, qpos: np.ndarray, qvel: np.ndarray, ctrl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One control step for every env (no derivatives); float64 arrays in and out."""
-        out_q, out_v = np.empty_like(qpos), np.empty_like(qvel)
-        m, fs = self.model, self.frame_skip
-
-        def work(envs: range) -> None:
-            for i in envs:
-                d = self.datas[i]
-                d.qpos[:], d.qvel[:], d.ctrl[:] = qpos[i], qvel[i], ctrl[i]
-                mujoco.mj_step(m, d, fs)
-                out_q[i], out_v[i] = d.qpos, d.qvel
-
-        self._run(work)
-        return out_q, out_v
+        return self._run(self._fwd, qpos, qvel, ctrl, self.frame_skip)
 
     def step_jacobians(self, qpos: np.ndarray, qvel: np.ndarray, ctrl: np.ndarray):
-        """One control step plus its Jacobians in full coordinates z = [qpos, qvel]:
+        """One control step and its Jacobians in full coordinates z = [qpos, qvel]:
         returns ``qpos', qvel', dz'/dz [B, nq+nv, nq+nv], dz'/dctrl [B, nq+nv, nu]``."""
+        if self.jacobians == "chain":
+            out_q, out_v, jac_x, jac_u = self._chain(qpos, qvel, ctrl)
+        else:
+            out_q, out_v, jac_x, jac_u = self._batch_fd(qpos, qvel, ctrl)
+        if not self.tangent.quats:  # tangent space == full coordinates
+            return out_q, out_v, jac_x, jac_u
+        to_full = self.tangent.tangent_to_full(out_q)  # [B, nq+nv, 2nv]
+        return out_q, out_v, to_full @ jac_x @ self.tangent.full_to_tangent(qpos), to_full @ jac_u
+
+    def _chain(self, qpos, qvel, ctrl):
+        """Per env and substep: mjd_transitionFD, chained over the frame-skip (tangent space)."""
         B, nv, nu, m = self.num_envs, self.nv, self.nu, self.model
         out_q, out_v = np.empty_like(qpos), np.empty_like(qvel)
-        jac_x = np.empty((B, 2 * nv, 2 * nv))
-        jac_u = np.empty((B, 2 * nv, nu))
-
-        def work(envs: range) -> None:
-            a_k, b_k = np.empty((2 * nv, 2 * nv)), np.empty((2 * nv, nu))
-            for i in envs:
-                d = self.datas[i]
-                d.qpos[:], d.qvel[:], d.ctrl[:] = qpos[i], qvel[i], ctrl[i]
+        jac_x, jac_u = np.empty((B, 2 * nv, 2 * nv)), np.empty((B, 2 * nv, nu))
+        a_k, b_k = np.empty((2 * nv, 2 * nv)), np.empty((2 * nv, nu))
+        for i, d in enumerate(self.datas):
+            d.qpos[:], d.qvel[:], d.ctrl[:] = qpos[i], qvel[i], ctrl[i]
+            mujoco.mjd_transitionFD(m, d, self.fd_eps, self.fd_centered, a_k, b_k, None, None)
+            a, b = a_k.copy(), b_k.copy()
+            mujoco.mj_step(m, d)
+            for _ in range(self.frame_skip - 1):
                 mujoco.mjd_transitionFD(m, d, self.fd_eps, self.fd_centered, a_k, b_k, None, None)
-                a, b = a_k.copy(), b_k.copy()
+                a = a_k @ a
+                b = a_k @ b + b_k
                 mujoco.mj_step(m, d)
-                for _ in range(self.frame_skip - 1):
-                    mujoco.mjd_transitionFD(m, d, self.fd_eps, self.fd_centered, a_k, b_k, None, None)
-                    a = a_k @ a
-                    b = a_k @ b + b_k
-                    mujoco.mj_step(m, d)
-                out_q[i], out_v[i] = d.qpos, d.qvel
-                jac_x[i], jac_u[i] = a, b
+            out_q[i], out_v[i] = d.qpos, d.qvel
+            jac_x[i], jac_u[i] = a, b
+        return out_q, out_v, jac_x, jac_u
 
-        self._run(work)
-        if not self.quats:  # tangent space == full coordinates
-            return out_q, out_v, jac_x, jac_u
-        to_tan = self._full_to_tangent(qpos)  # [B, 2nv, nq+nv]
-        to_full = self._tangent_to_full(out_q)  # [B, nq+nv, 2nv]
-        return out_q, out_v, to_full @ jac_x @ to_tan, to_full @ jac_u
-
-    def _full_to_tangent(self, qpos: np.ndarray) -> np.ndarray:
-        """Linear map of full perturbations [dqpos, dqvel] to tangent ones [dq_tan, dqvel] at ``qpos``."""
-        B, nq, nv = qpos.shape[0], self.nq, self.nv
-        out = np.zeros((B, 2 * nv, nq + nv))
-        out[:, nv:, nq:] = np.eye(nv)
-        quat_q = {qa + k for qa, _ in self.quats for k in range(4)}
-        plain_q = [k for k in range(nq) if k not in quat_q]
-        quat_v = {va + k for _, va in self.quats for k in range(3)}
-        plain_v = [k for k in range(nv) if k not in quat_v]
-        out[:, plain_v, plain_q] = 1.0
-        for qa, va in self.quats:
-            w, v = qpos[:, qa], qpos[:, qa + 1 : qa + 4]
-            out[:, va : va + 3, qa] = -2.0 * v  # dw = 2 (w dv - dw0 v - v x dv)
-            out[:, va : va + 3, qa + 1 : qa + 4] = 2.0 * (w[:, None, None] * np.eye(3) - _skew(v))
-        return out
-
-    def _tangent_to_full(self, qpos: np.ndarray) -> np.ndarray:
-        """Linear map of tangent perturbations to full ones at ``qpos`` (dq = q (0, dw) / 2 on quaternions)."""
-        B, nq, nv = qpos.shape[0], self.nq, self.nv
-        out = np.zeros((B, nq + nv, 2 * nv))
-        out[:, nq:, nv:] = np.eye(nv)
-        quat_q = {qa + k for qa, _ in self.quats for k in range(4)}
-        plain_q = [k for k in range(nq) if k not in quat_q]
-        quat_v = {va + k for _, va in self.quats for k in range(3)}
-        plain_v = [k for k in range(nv) if k not in quat_v]
-        out[:, plain_q, plain_v] = 1.0
-        for qa, va in self.quats:
-            w, v = qpos[:, qa], qpos[:, qa + 1 : qa + 4]
-            out[:, qa, va : va + 3] = -0.5 * v
-            out[:, qa + 1 : qa + 4, va : va + 3] = 0.5 * (w[:, None, None] * np.eye(3) + _skew(v))
-        return out
-
-
-def _skew(v: np.ndarray) -> np.ndarray:
-    """[B, 3] -> [B, 3, 3] cross-product matrices (skew(v) @ u == v x u)."""
-    out = np.zeros((*v.shape[:-1], 3, 3))
-    out[..., 0, 1], out[..., 0, 2] = -v[..., 2], v[..., 1]
-    out[..., 1, 0], out[..., 1, 2] = v[..., 2], -v[..., 0]
-    out[..., 2, 0], out[..., 2, 1] = -v[..., 1], v[..., 0]
-    return out
+    def _batch_fd(self, qpos, qvel, ctrl):
+        """Finite differences of the whole control step, every perturbed copy stepped on the thread pool."""
+        B, nq, nv, nu = self.num_envs, self.nq, self.nv, self.nu
+        P = 2 * nv + nu  # perturbation directions: tangent positions, velocities, controls
+        signs = (1.0, -1.0) if self.fd_centered else (1.0,)
+        n = 1 + P * len(signs)
+        if self._fd is None:
+            self._fd = mujoco.batch.Batch(self.model, nsim=B * n, nthread=self.threads)
+        eye = self.fd_eps * np.eye(P)
+        q = np.repeat(qpos[:, None], n, axis=1)
+        v = np.repeat(qvel[:, None], n, axis=1)
+        u = np.repeat(ctrl[:, None], n, axis=1)
+        for s, sign in enumerate(signs):
+            rows = slice(1 + s * P, 1 + (s + 1) * P)
+            q[:, rows] = self.tangent.integrate(q[:, rows], sign * eye[None, :, :nv])
+            v[:, rows] += sign * eye[None, :, nv : 2 * nv]
+            u[:, rows] += sign * eye[None, :, 2 * nv :]
+        out_q, out_v = self._run(self._fd, q.reshape(-1, nq), v.reshape(-1, nv), u.reshape(-1, nu), self.frame_skip)
+        out_q, out_v = out_q.reshape(B, n, nq), out_v.reshape(B, n, nv)
+        ref = 0 if not self.fd_centered else 1 + P  # forward: against the base copy; central: +eps vs -eps
+        hi = slice(1, 1 + P)
+        lo = slice(ref, ref + 1) if not self.fd_centered else slice(1 + P, 1 + 2 * P)
+        width = self.fd_eps * (2.0 if self.fd_centered else 1.0)
+        dq = self.tangent.difference(out_q[:, lo], out_q[:, hi]) / width  # [B, P, nv]
+        dv = (out_v[:, hi] - out_v[:, lo]) / width
+        jac = np.concatenate((dq, dv), axis=-1).transpose(0, 2, 1)  # [B, 2nv, P]
+        return out_q[:, 0], out_v[:, 0], jac[:, :, : 2 * nv], jac[:, :, 2 * nv :]
 
 
 class _MjStep(torch.autograd.Function):
-    """(qpos, qvel, ctrl) -> (qpos', qvel') through MuJoCo with FD-Jacobian backward."""
+    """(qpos, qvel, ctrl) -> (qpos', qvel') through MuJoCo with an FD-Jacobian backward."""
 
     @staticmethod
     def forward(ctx, qpos, qvel, ctrl, sim: MjBatch):
@@ -182,10 +164,9 @@ class _MjStep(torch.autograd.Function):
         jac_x, jac_u = ctx.saved_tensors
         nq, device, dtype, ctrl_dtype = ctx.meta
         g = torch.cat((g_qpos, g_qvel), dim=-1).detach().cpu().double()[:, None, :]  # [B, 1, nq+nv]
-        g_state = torch.bmm(g, jac_x)[:, 0]
-        g_ctrl = torch.bmm(g, jac_u)[:, 0]
-        g_state = g_state.to(device, dtype)
-        return g_state[:, :nq], g_state[:, nq:], g_ctrl.to(device, ctrl_dtype), None
+        g_state = torch.bmm(g, jac_x)[:, 0].to(device, dtype)
+        g_ctrl = torch.bmm(g, jac_u)[:, 0].to(device, ctrl_dtype)
+        return g_state[:, :nq], g_state[:, nq:], g_ctrl, None
 
 
 def _to(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
@@ -196,11 +177,11 @@ def mj_step_op(sim: MjBatch, qpos: torch.Tensor, qvel: torch.Tensor, ctrl: torch
     """Differentiable control step; skips the Jacobians when no gradient can be requested."""
     if torch.is_grad_enabled() and (qpos.requires_grad or qvel.requires_grad or ctrl.requires_grad):
         return _MjStep.apply(qpos, qvel, ctrl, sim)
-    args = [t.detach().cpu().double().numpy() for t in (qpos, qvel, ctrl)]
-    q, v = sim.step(*args)
+    q, v = sim.step(*[t.detach().cpu().double().numpy() for t in (qpos, qvel, ctrl)])
     return _to(q, qpos), _to(v, qvel)
 
 
 def default_threads() -> int:
-    """Threads for the Jacobians: the free cores above two (1 on small machines, where threads do not pay)."""
-    return max(1, min(8, (os.cpu_count() or 1) - 1)) if (os.cpu_count() or 1) > 2 else 1
+    """MuJoCo threads: all cores but one on machines with more than two, else 1 (threads do not pay there)."""
+    cores = os.cpu_count() or 1
+    return min(16, cores - 1) if cores > 2 else 1

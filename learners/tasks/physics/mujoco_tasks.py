@@ -22,7 +22,13 @@ F64 = torch.float64
 
 
 class MujocoEnv(PhysicsEnv):
-    """A PhysicsEnv whose state is MuJoCo's ``qpos [B, nq]`` and ``qvel [B, nv]`` (float64)."""
+    """A PhysicsEnv whose state is MuJoCo's ``qpos [B, nq]`` and ``qvel [B, nv]`` (float64).
+
+    Options: ``frame_skip`` substeps per 1/60 s control step (default 4, i.e. 1/240 s substeps);
+    ``fd_eps``/``fd_centered``: the finite differences of the Jacobians; ``threads``: MuJoCo threads
+    (default: all cores but one on machines with more than two); ``jacobians``: "chain" (per-substep
+    ``mjd_transitionFD``, one core), "batch" (whole-step differences on the thread pool) or "auto".
+    """
 
     xml = ""
     control_dt = 1.0 / 60.0  # s; the MuJoCo substep is control_dt / frame_skip
@@ -37,6 +43,7 @@ class MujocoEnv(PhysicsEnv):
         fd_eps: float = 1e-6,
         fd_centered: bool = False,
         threads: int | None = None,
+        jacobians: str = "auto",
     ):
         threads = default_threads() if threads is None else threads
         self.sim = MjBatch(
@@ -47,6 +54,7 @@ class MujocoEnv(PhysicsEnv):
             fd_eps=fd_eps,
             fd_centered=fd_centered,
             threads=threads,
+            jacobians=jacobians,
         )
         super().__init__(num_envs, device, dtype, seed)
 
