@@ -5,32 +5,50 @@ State (:class:`SimState`, shapes ``[B, N]`` = [envs, vehicles]):
 * ``x``: longitudinal road coordinate of each vehicle's centre (m). Always float64, whatever the
   simulation dtype, so that positions far from the origin keep sub-millimetre accuracy; gaps are
   computed in float64 and then cast to the simulation dtype.
-* ``v``: speed (m/s) in the simulation dtype (float32 or float64).
-* ``lane``: lane index (long); -1 = off the road (such a vehicle neither leads nor follows anyone
-  on the road).
+* ``v``: speed (m/s) in the simulation dtype (float32 or float64), never negative.
+* ``lane``: lane index (long); -1 = off the road (such a vehicle neither leads nor follows anyone).
 * ``idm``: :class:`~difftraffic.idm.IDMParams` (floats or per-vehicle tensors).
-* ``order``: cached permutation sorting each env's vehicles by (lane, x). It is reused while it
-  still sorts the current positions (checked in O(N)) and recomputed with one O(N log N) sort
-  otherwise (lane changes, overtaking after a collision).
+* ``order``: cached permutation sorting each env's vehicles by (lane, x) (on a ring possibly a cyclic
+  shift within a lane); ``topo``: the cached leader/follower topology (``_sim_topology.py``). Both are
+  reused while still valid (checked in O(N) each step) and rebuilt with one sort otherwise.
+* ``accel``: acceleration applied in the step that produced this state (m/s^2).
+* ``lc_timer``: seconds until each vehicle may change lanes again (MOBIL only; None = all may).
 
-``TrafficSim.step`` is a pure function of the state: autograd flows through positions, speeds and
-IDM parameters; the discrete leader choice and lane membership carry no gradient.
+``TrafficSim.step`` is a pure function of the state: autograd flows through positions, speeds,
+controlled accelerations and IDM parameters; the discrete leader choice, lane membership and lane
+changes carry no gradient (see docs/model.md).
+
+Backends (``TrafficSim(..., backend=)``): ``"eager"`` is the simple reference (plain autograd, one
+sort-validity check per step, works with every torch feature incl. torch.func and double backward);
+``"fused"`` runs the same step as one autograd node with a hand-derived backward
+(``_sim_kernels.py``); ``"compiled"`` is ``"fused"`` through torch.compile (lazily, cached; falls back
+to ``"fused"`` if compiling fails); ``"auto"`` (default) uses ``"compiled"`` for at least
+:data:`AUTO_COMPILE_MIN_VEHICLES` vehicles, ``"fused"`` below, and ``"eager"`` inside torch.func
+transforms. The choice depends only on the workload, so identical inputs give identical results.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import torch
 
+from ._sim_fused import fused_step
+from ._sim_kernels import StepSpec
+from ._sim_topology import Topology, build_topology, rebuild_rows
 from .idm import SSTAR_CLIPS, IDMParams, idm_acceleration
+from .mobil import MOBILParams, mobil_lane_changes
 from .road import Road
 
 INTEGRATORS = ("euler", "explicit", "ballistic")
 """euler: v first (clamped at 0), then x += v_new dt (SUMO/Flow default).
 explicit: x += v_old dt, then v (the GI-PPO paper's simulator).
 ballistic: x += v dt + a dt^2 / 2 with the exact stopping distance when the vehicle stops in the step."""
+
+BACKENDS = ("auto", "eager", "fused", "compiled")
+AUTO_COMPILE_MIN_VEHICLES = 4096
+"""``backend="auto"`` compiles the fused step when a batch holds at least this many vehicles (B * N)."""
 
 _LANE_KEY = float(2**32)  # sort key = (lane + 1) * 2^32 + x: lanes never interleave for |x| < 2e9 m
 
@@ -45,6 +63,8 @@ class SimState:
     idm: IDMParams
     order: torch.Tensor | None = None
     accel: torch.Tensor | None = None  # acceleration applied in the step that produced this state (m/s^2)
+    topo: Topology | None = None  # cached leader/follower topology (internal; rebuilt when stale)
+    lc_timer: torch.Tensor | None = None  # s until each vehicle may change lanes again (MOBIL)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -81,6 +101,11 @@ class Leaders:
     order: torch.Tensor  # [B, N] the (lane, x) sort permutation used
 
 
+def _is_transformed(*tensors) -> bool:
+    """True inside torch.func transforms (functorch-wrapped tensors), where only the eager path applies."""
+    return any(isinstance(t, torch.Tensor) and torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors)
+
+
 class TrafficSim:
     """Batched IDM traffic on a :class:`Road`.
 
@@ -89,9 +114,11 @@ class TrafficSim:
         dt: time step (s).
         integrator: one of :data:`INTEGRATORS`.
         lane_changes: None (vehicles keep their lanes) or "mobil" (discrete MOBIL lane changes for
-            IDM-driven vehicles; no gradient flows through the decision).
+            IDM-driven vehicles, decided at the start of each step; no gradient flows through them).
         sstar_clip: "dynamic" (book form, SUMO/Flow) or "total" (the paper's simulator); see idm.py.
         min_gap: floor of the gap used in the IDM interaction term (m).
+        mobil: :class:`~difftraffic.mobil.MOBILParams` (defaults when None); used with lane_changes="mobil".
+        backend: one of :data:`BACKENDS` (see the module docstring).
     """
 
     def __init__(
@@ -102,21 +129,39 @@ class TrafficSim:
         lane_changes: str | None = None,
         sstar_clip: str = "dynamic",
         min_gap: float = 1e-3,
+        mobil: MOBILParams | None = None,
+        backend: str = "auto",
     ):
+        if not isinstance(road, Road):
+            raise TypeError(f"road must be a difftraffic.Road, got {type(road).__name__}")
         if integrator not in INTEGRATORS:
             raise ValueError(f"integrator must be one of {INTEGRATORS}, got {integrator!r}")
         if sstar_clip not in SSTAR_CLIPS:
             raise ValueError(f"sstar_clip must be one of {SSTAR_CLIPS}, got {sstar_clip!r}")
         if lane_changes not in (None, "mobil"):
             raise ValueError(f"lane_changes must be None or 'mobil', got {lane_changes!r}")
-        if not dt > 0:
-            raise ValueError(f"dt must be > 0 s, got {dt}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if not (isinstance(dt, int | float) and dt > 0):
+            raise ValueError(f"dt must be > 0 s, got {dt!r}")
+        if not (isinstance(min_gap, int | float) and min_gap > 0):
+            raise ValueError(f"min_gap must be > 0 m, got {min_gap!r}")
+        if mobil is not None and not isinstance(mobil, MOBILParams):
+            raise TypeError(f"mobil must be a MOBILParams, got {type(mobil).__name__}")
         self.road = road
         self.dt = float(dt)
         self.integrator = integrator
         self.lane_changes = lane_changes
         self.sstar_clip = sstar_clip
         self.min_gap = float(min_gap)
+        self.mobil = mobil or MOBILParams()
+        self.mobil.validate()
+        self.backend = backend
+
+    @property
+    def ring_length(self) -> float | None:
+        """The road length (m) on a ring road, None on a straight road."""
+        return float(self.road.length) if self.road.ring else None
 
     # ------------------------------------------------------------------ state
     def init_state(
@@ -126,24 +171,43 @@ class TrafficSim:
         lane: torch.Tensor | None = None,
         idm: IDMParams | None = None,
     ) -> SimState:
-        """Build a state from positions ``x`` (m), speeds ``v`` (m/s) and lanes, all ``[B, N]``.
+        """Build a state from positions ``x`` (m), speeds ``v`` (m/s, >= 0) and lanes, all ``[B, N]``.
 
         The simulation dtype and device are those of ``v``. ``lane`` defaults to 0 everywhere,
         ``idm`` to :class:`IDMParams` defaults. Positions are wrapped into [0, length) on a ring.
         """
-        if v.dim() != 2:
-            raise ValueError(f"v must be [B, N], got shape {list(v.shape)}")
-        if x.shape != v.shape:
-            raise ValueError(f"x has shape {list(x.shape)}, v has {list(v.shape)}; both must be [B, N]")
+        if not isinstance(v, torch.Tensor) or v.dim() != 2:
+            raise ValueError(f"v must be a [B, N] tensor, got {getattr(v, 'shape', type(v).__name__)}")
+        if not isinstance(x, torch.Tensor) or x.shape != v.shape:
+            raise ValueError(f"x has shape {list(getattr(x, 'shape', []))}, v has {list(v.shape)}; both must be [B, N]")
         if not v.is_floating_point():
             raise ValueError("v must be a floating-point tensor (float32 or float64)")
+        if x.device != v.device:
+            raise ValueError(f"x is on {x.device}, v on {v.device}")
+        if not bool(torch.isfinite(x).all()) or not bool(torch.isfinite(v).all()):
+            raise ValueError("x and v must be finite")
+        if bool((v < 0).any()):
+            raise ValueError(f"v must be >= 0 m/s, got {v.min().item():g}")
         if lane is None:
             lane = torch.zeros(v.shape, dtype=torch.long, device=v.device)
-        if lane.shape != v.shape:
-            raise ValueError(f"lane has shape {list(lane.shape)}, expected {list(v.shape)}")
-        idm = (idm or IDMParams()).to(device=v.device, dtype=v.dtype)
+        if not isinstance(lane, torch.Tensor) or lane.shape != v.shape:
+            raise ValueError(f"lane has shape {list(getattr(lane, 'shape', []))}, expected {list(v.shape)}")
+        if lane.is_floating_point() or lane.dtype == torch.bool:
+            raise ValueError(f"lane must be an integer tensor, got {lane.dtype}")
+        if bool(((lane < -1) | (lane >= self.road.num_lanes)).any()):
+            raise ValueError(f"lane: values must be in [-1, {self.road.num_lanes - 1}] (-1 = off the road)")
+        idm = idm if idm is not None else IDMParams()
+        if not isinstance(idm, IDMParams):
+            raise TypeError(f"idm must be an IDMParams, got {type(idm).__name__}")
+        idm.validate()
+        for f in fields(idm):
+            val = getattr(idm, f.name)
+            if isinstance(val, torch.Tensor) and torch.broadcast_shapes(val.shape, v.shape) != v.shape:
+                raise ValueError(f"idm.{f.name}: shape {list(val.shape)} does not broadcast to {list(v.shape)}")
+        idm = idm.to(device=v.device, dtype=v.dtype)
         x64 = self.road.wrap(x.to(torch.float64))
-        return SimState(x=x64, v=v, lane=lane.to(torch.long), idm=idm)
+        timer = torch.zeros_like(v) if self.lane_changes == "mobil" else None
+        return SimState(x=x64, v=v, lane=lane.to(torch.long), idm=idm, lc_timer=timer)
 
     # --------------------------------------------------------- leader search
     def sort_order(self, x: torch.Tensor, lane: torch.Tensor, order: torch.Tensor | None) -> torch.Tensor:
@@ -223,6 +287,8 @@ class TrafficSim:
             idm=state.idm,
             order=order if order is not None else state.order,
             accel=applied,
+            topo=state.topo,
+            lc_timer=state.lc_timer,
         )
 
     def step(
@@ -232,16 +298,90 @@ class TrafficSim:
         controlled: torch.Tensor | None = None,
     ) -> SimState:
         """One simulation step. IDM drives every vehicle, except that where ``controlled`` ([B, N] bool;
-        all vehicles when None) is True the given ``accel`` (m/s^2, [B, N]) is applied instead."""
-        if state.lane.shape != state.v.shape:
-            raise ValueError("state.lane and state.v must have the same [B, N] shape")
-        ld = self.leaders(state)
-        acc = self.accelerations(state, ld)
-        if accel is not None:
-            if accel.shape != acc.shape:
-                raise ValueError(f"accel must be {list(acc.shape)}, got {list(accel.shape)}")
-            acc = accel.to(acc.dtype) if controlled is None else torch.where(controlled, accel.to(acc.dtype), acc)
-        return self.integrate(state, acc, ld.order)
+        all vehicles when None) is True the given ``accel`` (m/s^2, [B, N]) is applied instead.
+
+        With ``lane_changes="mobil"`` the non-controlled vehicles first take their lane-change
+        decisions (no gradient), then every vehicle moves along its (new) lane.
+        """
+        shape = state.v.shape
+        if state.lane.shape != shape or state.x.shape != shape:
+            raise ValueError(f"state.x, state.v and state.lane must share one [B, N] shape, got {list(shape)}")
+        if accel is not None and (not isinstance(accel, torch.Tensor) or accel.shape != shape):
+            raise ValueError(f"accel must be a {list(shape)} tensor, got {list(getattr(accel, 'shape', []))}")
+        if controlled is not None:
+            if accel is None:
+                raise ValueError("controlled needs accel: the acceleration of the controlled vehicles")
+            if not isinstance(controlled, torch.Tensor) or controlled.dtype != torch.bool or controlled.shape != shape:
+                raise ValueError(f"controlled must be a bool {list(shape)} tensor")
+        if self.lane_changes == "mobil":
+            state = self.change_lanes(state, controlled if accel is not None else None)
+        backend = self._resolve_backend(state, accel)
+        if backend == "eager":
+            ld = self.leaders(state)
+            acc = self.accelerations(state, ld)
+            if accel is not None:
+                acc = accel.to(acc.dtype) if controlled is None else torch.where(controlled, accel.to(acc.dtype), acc)
+            return self.integrate(state, acc, ld.order)
+        return self._fused(state, accel, controlled, compiled=backend == "compiled")
+
+    def change_lanes(self, state: SimState, controlled: torch.Tensor | None = None) -> SimState:
+        """Apply one round of MOBIL lane-change decisions (no gradient); positions and speeds are unchanged."""
+        timer = state.lc_timer if state.lc_timer is not None else torch.zeros_like(state.v.detach())
+        lane, timer, _ = mobil_lane_changes(
+            state.x,
+            state.v,
+            state.lane,
+            state.idm,
+            timer,
+            controlled,
+            self.mobil,
+            num_lanes=self.road.num_lanes,
+            ring_length=self.ring_length,
+            dt=self.dt,
+            sstar_clip=self.sstar_clip,
+            min_gap=self.min_gap,
+        )
+        return replace(state, lane=lane, lc_timer=timer)
+
+    def _resolve_backend(self, state: SimState, accel: torch.Tensor | None) -> str:
+        if self.backend == "eager":
+            return "eager"
+        params = [getattr(state.idm, f.name) for f in fields(state.idm)]
+        if _is_transformed(state.x, state.v, accel, *params):
+            return "eager"
+        if self.backend == "auto":
+            return "compiled" if state.v.numel() >= AUTO_COMPILE_MIN_VEHICLES else "fused"
+        return self.backend
+
+    def _spec(self, accel: torch.Tensor | None, controlled: torch.Tensor | None) -> StepSpec:
+        return StepSpec(
+            dt=self.dt,
+            integrator=self.integrator,
+            sstar_clip=self.sstar_clip,
+            min_gap=self.min_gap,
+            ring_length=self.ring_length,
+            has_accel=accel is not None,
+            has_ctrl=accel is not None and controlled is not None,
+        )
+
+    def _fused(self, state: SimState, accel, controlled, compiled: bool) -> SimState:
+        """The fused step on the cached topology (re-sorting only the envs where it went stale)."""
+        x, v, lane = state.x, state.v, state.lane
+        if x.dtype != torch.float64:
+            raise ValueError(f"state.x must be float64 (build states with TrafficSim.init_state), got {x.dtype}")
+        spec = self._spec(accel, controlled)
+        acc_in = accel.to(v.dtype) if accel is not None else None
+        ctrl = controlled if spec.has_ctrl else None
+        p = state.idm
+        params = (p.v0, p.T, p.a, p.b, p.s0, p.delta, p.length)
+        topo = state.topo
+        if topo is None or topo.leader.shape != v.shape or topo.leader.device != v.device:
+            topo = build_topology(x, lane, self.ring_length)
+        x_new, v_new, applied, bad = fused_step(spec, compiled, x, v, acc_in, ctrl, lane, topo, params)
+        if bool(bad.any()):
+            topo = rebuild_rows(topo, bad.nonzero().flatten(), x, lane, self.ring_length)
+            x_new, v_new, applied, _ = fused_step(spec, compiled, x, v, acc_in, ctrl, lane, topo, params)
+        return replace(state, x=x_new, v=v_new, order=topo.order, accel=applied, topo=topo)
 
     def rollout(
         self,

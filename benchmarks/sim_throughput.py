@@ -1,0 +1,165 @@
+"""Simulator throughput: vehicle-steps/s of TrafficSim against a naive eager IDM step, same run.
+
+    .venv/bin/python benchmarks/sim_throughput.py [--threads 1 2] [--quick]
+
+For each workload (envs x cars on a 10-lane straight road, IDM only, float32, dt 0.1, Euler) it
+prints forward (no graph) and forward+backward (a 32-step window kept in the graph, then one
+backward of a loss on the final x and v) throughput of
+
+* naive:    benchmarks/naive_idm.py (argsort every step, plain autograd),
+* eager:    TrafficSim(backend="eager"), the reference path,
+* fused:    TrafficSim(backend="fused"), cached topology + one autograd node with a hand backward,
+* compiled: TrafficSim(backend="compiled"), the fused kernels through torch.compile (compile time
+  is excluded and printed separately),
+
+with each path's ratio to the naive step and fwd+bwd / fwd. Timings are the median of several
+repetitions; the machine is shared, so compare ratios from one run, not absolute numbers across runs.
+The last row is the per-step latency of PaceCarEnv (64 envs, 10 lanes) from
+benchmarks/pacecar_latency.py when that script exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from naive_idm import naive_idm_step  # noqa: E402
+
+import difftraffic as dt  # noqa: E402
+
+WORKLOADS = [(64, 11), (1024, 100), (4096, 100), (1, 10_000), (16, 10_000)]
+LANES = 10
+WINDOW = 32  # steps kept in the graph for forward+backward
+
+
+def initial(b: int, n: int, device: str = "cpu"):
+    """Cars spread over 10 lanes at ~30 m spacing with jitter, speeds 10-20 m/s (float32)."""
+    g = torch.Generator().manual_seed(0)
+    lane = torch.arange(n).remainder(LANES).expand(b, n).contiguous()
+    x = (torch.arange(n) // LANES).to(torch.float64) * 30.0
+    x = x.expand(b, n) + torch.rand(b, n, generator=g, dtype=torch.float64) * 10.0
+    v = 10.0 + 10.0 * torch.rand(b, n, generator=g)
+    return x.to(device), v.to(device), lane.to(device)
+
+
+def timed(fn, reps: int) -> float:
+    """Median seconds of ``fn()`` over ``reps`` runs (after one warm-up run)."""
+    fn()
+    out = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return statistics.median(out)
+
+
+def naive_runner(b: int, n: int, steps: int, grad: bool):
+    x0, v0, lane = initial(b, n)
+
+    def run():
+        v = v0.clone().requires_grad_(grad)
+        x = x0.clone()
+        with torch.set_grad_enabled(grad):
+            for _ in range(steps):
+                x, v = naive_idm_step(x, v, lane)
+            if grad:
+                (x.sum() + v.sum()).backward()
+
+    return run
+
+
+def sim_runner(b: int, n: int, steps: int, grad: bool, backend: str):
+    x0, v0, lane = initial(b, n)
+    sim = dt.TrafficSim(dt.Road(num_lanes=LANES, length=1e6), dt=0.1, integrator="euler", backend=backend)
+    state0 = sim.step(sim.init_state(x0, v0, lane))  # builds the cached topology
+
+    def run():
+        st = state0
+        if grad:
+            st = dt.SimState(x=st.x, v=st.v.clone().requires_grad_(True), lane=st.lane, idm=st.idm, topo=st.topo)
+        with torch.set_grad_enabled(grad):
+            for _ in range(steps):
+                st = sim.step(st)
+            if grad:
+                (st.x.sum() + st.v.sum()).backward()
+
+    return run
+
+
+def steps_for(b: int, n: int, grad: bool) -> int:
+    if grad:
+        return WINDOW
+    return max(20, min(400, int(2e7 // (b * n))))
+
+
+def measure(b: int, n: int, reps: int) -> dict:
+    """Seconds per step, forward and forward+backward, for every path."""
+    res = {}
+    for path in ("naive", "eager", "fused", "compiled"):
+        for grad in (False, True):
+            steps = steps_for(b, n, grad)
+            if path == "naive":
+                run = naive_runner(b, n, steps, grad)
+            else:
+                run = sim_runner(b, n, steps, grad, path)
+            if path == "compiled":
+                t = time.perf_counter()
+                run()  # compiles (or loads inductor's cache)
+                res[("compile_s", grad)] = time.perf_counter() - t
+            res[(path, grad)] = timed(run, reps) / steps
+    return res
+
+
+def pacecar_row() -> str:
+    script = HERE / "pacecar_latency.py"
+    if not script.exists():
+        return "PaceCarEnv 64 envs x 10 lanes, per step: n/a (benchmarks/pacecar_latency.py does not exist yet)"
+    spec = importlib.util.spec_from_file_location("pacecar_latency", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    fn = getattr(mod, "latency_us", None)
+    if fn is None:
+        return "PaceCarEnv 64 envs x 10 lanes, per step: n/a (pacecar_latency.py has no latency_us(num_envs, lanes))"
+    return f"PaceCarEnv 64 envs x 10 lanes, per step: {fn(num_envs=64, lanes=10)}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="only 64x11 and 1024x100, 3 repetitions")
+    args = ap.parse_args()
+    workloads = WORKLOADS[:2] if args.quick else WORKLOADS
+    reps = 3 if args.quick else args.reps
+    print(f"torch {torch.__version__}, float32, 10 lanes, Euler, dt 0.1; fwd+bwd over {WINDOW}-step windows")
+    head = (
+        f"{'thr':>3} {'envs x cars':>12} {'path':>9} {'fwd Mveh-st/s':>14} {'x naive':>8} "
+        f"{'fwd us/step':>12} {'f+b Mveh-st/s':>14} {'x naive':>8} {'f+b / fwd':>9}"
+    )
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        print(head)
+        for b, n in workloads:
+            res = measure(b, n, reps)
+            for path in ("naive", "eager", "fused", "compiled"):
+                f, g = res[(path, False)], res[(path, True)]
+                fn, gn = res[("naive", False)], res[("naive", True)]
+                print(
+                    f"{threads:>3} {f'{b} x {n}':>12} {path:>9} {b * n / f / 1e6:>14.1f} {fn / f:>8.2f} "
+                    f"{f * 1e6:>12.1f} {b * n / g / 1e6:>14.1f} {gn / g:>8.2f} {g / f:>9.2f}"
+                )
+            cf, cg = res[("compile_s", False)], res[("compile_s", True)]
+            print(f"{'':>17} first compiled call (compile or cache load): fwd {cf:.1f} s, fwd+bwd {cg:.1f} s")
+    print(pacecar_row())
+
+
+if __name__ == "__main__":
+    main()
