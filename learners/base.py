@@ -124,15 +124,7 @@ class Learner:
             torch.set_num_threads(int(self.config["num_threads"]))
         while self.epoch < int(epochs):
             start = time.perf_counter()
-            self.timers = dict.fromkeys(
-                ("time/fwd_sim", "time/bwd_sim", "time/actor_update", "time/critic_update"), 0.0
-            )
-            self.frozen_obs_rms = self.obs_rms.frozen() if self.obs_rms is not None else None
-            self.frozen_value_rms = self.value_rms.frozen() if self.value_rms is not None else None
-            if self.config["critic_lr_schedule"] == "linear":
-                self.critic_opt.lr = linear_lr(
-                    self.config["critic_lr"], self.epoch, self.config["max_epochs"], self.config["min_lr"]
-                )
+            self.begin_epoch()
             metrics = self.train_epoch()
             self.epoch += 1
             self.env_steps += self.horizon * self.num_envs
@@ -152,6 +144,16 @@ class Learner:
             out.update(self.timers)
             out["time/epoch"] = wall
             yield out
+
+    def begin_epoch(self) -> None:
+        """Per-epoch set-up before ``train_epoch``: timers, frozen normalisers, the critic lr schedule."""
+        self.timers = dict.fromkeys(("time/fwd_sim", "time/bwd_sim", "time/actor_update", "time/critic_update"), 0.0)
+        self.frozen_obs_rms = self.obs_rms.frozen() if self.obs_rms is not None else None
+        self.frozen_value_rms = self.value_rms.frozen() if self.value_rms is not None else None
+        if self.config["critic_lr_schedule"] == "linear":
+            self.critic_opt.lr = linear_lr(
+                self.config["critic_lr"], self.epoch, self.config["max_epochs"], self.config["min_lr"]
+            )
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:

@@ -164,8 +164,8 @@ class GIPPO(PPO):
                 "grad/alpha_fit_loss_ratio": last / first if first and math.isfinite(first) else math.nan,
                 "grad/alpha_fit_tries": tries,
                 "grad/alpha_fit_converged": float(converged),
-                "grad/norm_before_clip": float(nb[0]),
-                "grad/norm_after_clip": float(nb[1]),
+                "grad/alpha_fit_norm_before_clip": float(nb[0]),
+                "grad/alpha_fit_norm_after_clip": float(nb[1]),
             },
         }
 

@@ -57,6 +57,7 @@ def advantage_action_grads(
     actions: list[torch.Tensor],
     gamma: float,
     lam: float,
+    retain_graph: bool = False,
 ) -> torch.Tensor:
     """dA_t/da_t for every (t, b) from ONE backward pass (paper eq. 15, reference A5).
 
@@ -69,7 +70,7 @@ def advantage_action_grads(
         raise ValueError("gamma * lam must be > 0 for the single-backward dA/da trick")
     total = (advantages * starts.to(advantages.dtype)).sum()
     if total.requires_grad:
-        grads = torch.autograd.grad(total, actions, allow_unused=True)
+        grads = torch.autograd.grad(total, actions, allow_unused=True, retain_graph=retain_graph)
     else:  # nothing in the window depends on the actions
         grads = [None] * len(actions)
     g = torch.stack([torch.zeros_like(a) if gr is None else gr for gr, a in zip(grads, actions)])

@@ -40,11 +40,17 @@ def init_orthogonal_linear(layer: nn.Linear, gen: torch.Generator, gain: float =
     nn.init.zeros_(layer.bias)
 
 
+def _linear(n_in: int, n_out: int, factory: dict) -> nn.Linear:
+    """An uninitialised Linear (``skip_init``: the constructor's init would draw from the global RNG)."""
+    device = factory.get("device") or "cpu"
+    return torch.nn.utils.skip_init(nn.Linear, n_in, n_out, device=device, dtype=factory.get("dtype"))
+
+
 def _hidden_stack(in_dim: int, hidden: list[int], activation: str, gen, init, factory) -> tuple[nn.Sequential, int]:
     layers: list[nn.Module] = []
     prev = in_dim
     for width in hidden:
-        lin = nn.Linear(prev, width, **factory)
+        lin = _linear(prev, width, factory)
         init(lin, gen)
         layers += [lin, _activation(activation), nn.LayerNorm(width, **factory)]
         prev = width
@@ -69,8 +75,8 @@ class ActorStochasticMLP(nn.Module):
         factory = {"device": device, "dtype": dtype}
         self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
         self.body, width = _hidden_stack(obs_dim, list(hidden), activation, generator, init_default_linear, factory)
-        self.mu = nn.Linear(width, act_dim, **factory)
-        self.logstd = nn.Linear(width, act_dim, **factory)
+        self.mu = _linear(width, act_dim, factory)
+        self.logstd = _linear(width, act_dim, factory)
         init_default_linear(self.mu, generator)
         init_default_linear(self.logstd, generator)
 
@@ -95,7 +101,7 @@ class CriticMLP(nn.Module):
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         self.body, width = _hidden_stack(obs_dim, list(hidden), activation, generator, init_orthogonal_linear, factory)
-        self.head = nn.Linear(width, 1, **factory)
+        self.head = _linear(width, 1, factory)
         init_orthogonal_linear(self.head, generator)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:

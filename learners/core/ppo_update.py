@@ -127,8 +127,8 @@ def run_ppo(
             "losses/ppo": float(loss_t.mean()),
             "losses/ppo_first": float(loss_t[0]),
             "losses/ppo_last": float(loss_t[-1]),
-            "grad/ppo_norm_before_clip": float(torch.stack(norms_before).mean()),
-            "grad/ppo_norm_after_clip": float(torch.stack(norms_after).mean()),
+            "grad/norm_before_clip": float(torch.stack(norms_before).mean()),
+            "grad/norm_after_clip": float(torch.stack(norms_after).mean()),
             "grad/ppo_clip_fraction": float(torch.stack(clipfracs).mean()),
             "grad/ppo_tries": attempt + 1,
         }
