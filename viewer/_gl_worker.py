@@ -13,7 +13,11 @@ GL_UNAVAILABLE = 3
 
 
 def main(job_path: str) -> int:
-    import pyglet
+    try:
+        import pyglet
+    except ImportError as exc:
+        print(f"pyglet is not installed ({exc})", file=sys.stderr)
+        return GL_UNAVAILABLE
 
     pyglet.options["headless"] = True
     pyglet.options["shadow_window"] = False

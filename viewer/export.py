@@ -13,6 +13,7 @@ at the given speed (``speed / dt``).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -96,6 +97,8 @@ def export(
     indices = frame_indices(ctrl.last, ctrl.dt, fps, speed, start, stop)
     if renderer != "pillow":
         try:
+            if importlib.util.find_spec("pyglet") is None:
+                raise _GLUnavailable("pyglet is not installed: pip install 'difftraffic[viewer]'")
             return run_gl_worker(source, ctrl.episode_index, out, size, env, opts, indices, fps)
         except _GLUnavailable as exc:
             if renderer == "gl":

@@ -115,3 +115,17 @@ def test_export_of_saved_file_matches_in_memory(tmp_path, make_episode):
     assert len(a) == len(b) == 7
     np.testing.assert_array_equal(a[-1], b[-1])
     assert isinstance(Episode.load(path), Episode)
+
+
+def test_auto_without_pyglet_falls_back_to_pillow(tmp_path, make_episode, monkeypatch):
+    import viewer.export
+
+    real = viewer.export.importlib.util.find_spec
+    monkeypatch.setattr(
+        viewer.export.importlib.util, "find_spec", lambda name, *a: None if name == "pyglet" else real(name)
+    )
+    with pytest.warns(GLUnavailableWarning, match="pyglet is not installed"):
+        out = export(make_episode(steps=4), tmp_path / "a.gif", size=(320, 180))
+    assert len(gif_frames(out)) == 5
+    with pytest.raises(ViewerError, match="OpenGL rendering is unavailable"):
+        export(make_episode(steps=4), tmp_path / "b.gif", size=(320, 180), renderer="gl")
