@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for small tensors)")
     parser.add_argument("--mj-threads", type=int, default=None, help="MuJoCo Jacobian threads (hopper/ant)")
     parser.add_argument("--frame-skip", type=int, default=4, help="MuJoCo substeps per 1/60 s step (hopper/ant)")
+    parser.add_argument("--jacobians", default="auto", help="MuJoCo Jacobian backend: auto, chain or batch")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dtype = torch.float64 if args.float64 else torch.float32
@@ -87,7 +88,9 @@ def main() -> None:
     print(f", median of {args.repeats} windows")
     print(f"{'task':<28} {'fwd env-steps/s':>16} {'fwd+bwd env-steps/s':>20}")
     for spec in args.tasks or default_tasks():
-        kw = {"frame_skip": args.frame_skip, "threads": args.mj_threads} if spec in ("hopper", "ant") else {}
+        kw = {}
+        if spec in ("hopper", "ant"):
+            kw = {"frame_skip": args.frame_skip, "threads": args.mj_threads, "jacobians": args.jacobians}
         r = measure(spec, args.envs, args.steps, args.repeats, dtype, **kw)
         print(f"{Path(spec).stem if spec.endswith('.yaml') else spec:<28} {r['fwd']:>16,.0f} {r['fwd+bwd']:>20,.0f}")
 
