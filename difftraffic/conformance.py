@@ -9,15 +9,11 @@ Pass either a DiffEnv instance or a factory called as ``factory(num_envs=, devic
 instances (state_dict into a new env, construction determinism) and a float64 copy for the gradient
 checks; with an instance, gradients are checked only if the instance itself is float64.
 
-Checks: attributes; shapes, dtypes, devices and finiteness of every output; terminated/truncated
-exclusivity; same-step autoreset (``final_obs`` equals ``obs`` where nothing ended and differs where an
-episode ended; ``episode_return``/``episode_length`` match the steps seen; truncation exactly at
-``episode_length``); ``detach()`` cutting history while history is otherwise carried; ``state_dict``
-round trip through ``torch.save``/``torch.load(weights_only=True)`` reproducing the exact future; reset
-seed determinism without touching the global RNG; gradients of reward and ``final_obs`` w.r.t. actions
-against central finite differences in float64, one step and over a window. Finite differences that
-cross an episode end are excluded, and a small fraction of disagreeing entries (non-smooth points such
-as contacts or clips) is reported as a warning rather than a failure.
+Checks (table in docs/tasks.md): attributes; every output's shape, dtype, device and finiteness;
+terminated/truncated exclusivity and the time limit; same-step autoreset (``final_obs``, episode stats);
+``detach()``; the ``state_dict`` round trip through ``torch.load(weights_only=True)``; reset seeding; and
+action gradients against central finite differences in float64 (one step and a window), where entries at
+episode ends are excluded and a few disagreeing ones (contacts, clips) only warn.
 """
 
 from __future__ import annotations
@@ -76,8 +72,6 @@ def assert_env_conforms(env_or_factory: DiffEnv | Callable[..., DiffEnv], **kwar
 
 def _title(env_or_factory: Any, kwargs: dict[str, Any]) -> str:
     name = env_or_factory.name if isinstance(env_or_factory, DiffEnv) else getattr(env_or_factory, "__name__", "")
-    if not name and hasattr(env_or_factory, "args"):  # functools.partial(make_task, spec)
-        name = str(env_or_factory.args[0]) if env_or_factory.args else ""
     return f"Conformance report for {name or 'env'} ({kwargs.get('device', 'cpu')}):"
 
 
