@@ -368,6 +368,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``difftraffic`` console script; returns the exit code."""
+    for stream in (sys.stdout, sys.stderr):  # never die on '±' in a non-UTF-8 terminal or log
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     parser = build_parser()
     try:
         argv = list(sys.argv[1:] if argv is None else argv)

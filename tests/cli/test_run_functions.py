@@ -122,3 +122,14 @@ def test_tensorboard_events_when_installed_and_purged_on_resume(in_tmp):
     assert [int(r["epoch"]) for r in prog] == [1, 2, 3, 4, 5, 6]
     assert [e.value for e in events] == pytest.approx([float(r["episode_return"]) for r in prog], rel=1e-6)
     assert "eval/return_mean" in acc.Tags()["scalars"]
+
+
+@pytest.mark.cuda
+def test_run_and_eval_on_cuda(in_tmp):
+    res = run_cli("run", "dejong", "--learner", "gippo", "--epochs", 3, "--num-envs", 8, "--device", "cuda",
+                  "--out", "r", *FAST)  # fmt: skip
+    assert res.code == 0, res.err
+    assert yaml.safe_load((in_tmp / "r/config.yaml").read_text())["device"] == "cuda"
+    res = run_cli("eval", "r", "--checkpoint", "latest")
+    assert res.code == 0 and "reproduced exactly" in res.out
+    assert run_cli("run", "--resume", "--out", "r", "--epochs", 4).code == 0
