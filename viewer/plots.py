@@ -111,15 +111,17 @@ def render_panel(episode: Episode, env: int, width: int, height: int, lane: int 
     t_max = max(float(ser["t"][-1]), episode.dt)
     target = episode.meta.get("target_speed")
     last = episode.last_frame(env)
-    vmax_all = float(np.nanmax(episode.speed[: last + 1, env])) if episode.num_vehicles else 1.0
+    speeds = episode.speed[: last + 1, env]
+    vmax_all = float(np.nanmax(speeds)) if speeds.size else 1.0
     vtop = max(vmax_all, float(target or 0.0), 1.0) * 1.1
+    vbottom = min(float(np.nanmin(speeds)) if speeds.size else 0.0, 0.0) * 1.1  # a pace car may reverse
     h_speed, h_acc = int(0.30 * height), int(0.22 * height)
     boxes = (
         (LEFT, TITLE, width - RIGHT, h_speed - 6),
         (LEFT, h_speed + TITLE, width - RIGHT, h_speed + h_acc - 6),
         (LEFT, h_speed + h_acc + TITLE, width - RIGHT, height - BOTTOM),
     )
-    ax = _Axes(draw, boxes[0], t_max, 0.0, vtop, "speed (m/s): pace car, IDM mean" + (", target" if target else ""))
+    ax = _Axes(draw, boxes[0], t_max, vbottom, vtop, "speed (m/s): pace car, IDM mean" + (", target" if target else ""))
     if target:
         ax.hdash(float(target), C.HUD_TEXT)
     if "idm_v" in ser:

@@ -165,3 +165,15 @@ def test_triangles_of_shapes():
     assert tuple(cols[-1]) == (7, 8, 9, 255)
     with pytest.raises(ValueError, match="colors"):
         layer.polys(np.zeros((2, 3, 2)), np.zeros((3, 4)))
+
+
+def test_speed_plot_shows_a_reversing_pace_car(make_episode):
+    ep = make_episode(steps=20)
+    ep.speed[:, :, 0] = -5.0  # the bicycle-model pace car can drive backwards
+    panel = model_at(ep, 0).panel()
+    x0, y0, x1, y1 = panel.plots[0]
+    rows = np.flatnonzero(
+        (np.abs(panel.rgb[y0 : y1 + 1, x0 + 5 : x1 - 5].astype(int) - C.PACE_BLUE[:3]).max(-1) <= 30).any(1)
+    )
+    expect = (y1 - y0) * (1 - (-5.0 + 5.5) / (14.0 * 1.1 + 5.5))  # y range [-5.5, 15.4] m/s, -5 m/s 2% above the bottom
+    assert len(rows) and abs(np.median(rows) - expect) <= 2.5
