@@ -101,6 +101,13 @@ class Leaders:
     order: torch.Tensor  # [B, N] the (lane, x) sort permutation used
 
 
+def _broadcasts_to(shape: torch.Size, target: torch.Size) -> bool:
+    try:
+        return torch.broadcast_shapes(shape, target) == target
+    except RuntimeError:
+        return False
+
+
 def _is_transformed(*tensors) -> bool:
     """True inside torch.func transforms (functorch-wrapped tensors), where only the eager path applies."""
     return any(isinstance(t, torch.Tensor) and torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors)
@@ -202,7 +209,7 @@ class TrafficSim:
         idm.validate()
         for f in fields(idm):
             val = getattr(idm, f.name)
-            if isinstance(val, torch.Tensor) and torch.broadcast_shapes(val.shape, v.shape) != v.shape:
+            if isinstance(val, torch.Tensor) and not _broadcasts_to(val.shape, v.shape):
                 raise ValueError(f"idm.{f.name}: shape {list(val.shape)} does not broadcast to {list(v.shape)}")
         idm = idm.to(device=v.device, dtype=v.dtype)
         x64 = self.road.wrap(x.to(torch.float64))
