@@ -62,7 +62,7 @@ def test_float64_instance_and_cuda_free_device_checks():
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("spec", ["dejong64", "cartpole"])
+@pytest.mark.parametrize("spec", ["dejong64", "cartpole", physics("hopper"), physics("ant")])
 def test_task_conforms_on_cuda(spec):
     assert_env_conforms(task_factory(spec), device="cuda")
 
