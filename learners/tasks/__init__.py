@@ -40,6 +40,18 @@ def _looks_like_path(spec: str) -> bool:
     return spec.endswith((".yaml", ".yml")) or "/" in spec or "\\" in spec or Path(spec).exists()
 
 
+def bundled_scenario(name: str) -> Path | None:
+    """The file of a bundled scenario name (top-level ``scenarios/`` or ``difftraffic/scenarios/``), if any."""
+    import difftraffic
+
+    package = Path(difftraffic.__file__).resolve().parent
+    for folder in (package.parent / "scenarios", package / "scenarios"):
+        for suffix in (".yaml", ".yml"):
+            if (folder / f"{name}{suffix}").is_file():
+                return folder / f"{name}{suffix}"
+    return None
+
+
 def make_task(
     spec: str | Path,
     num_envs: int = 64,
@@ -69,6 +81,9 @@ def make_task(
         ) from exc
     if _looks_like_path(name):
         return make_env(spec, num_envs=num_envs, device=device, dtype=dtype, seed=seed, **kwargs)
+    bundled = bundled_scenario(name)
+    if bundled is not None:
+        return make_env(bundled, num_envs=num_envs, device=device, dtype=dtype, seed=seed, **kwargs)
     try:
         return make_env(name, num_envs=num_envs, device=device, dtype=dtype, seed=seed, **kwargs)
     except (FileNotFoundError, ValueError) as exc:
@@ -88,6 +103,7 @@ __all__ = [
     "TASK_NAMES",
     "FunctionEnv",
     "UnknownTaskError",
+    "bundled_scenario",
     "make_task",
     "task_factory",
     "task_family",
