@@ -110,6 +110,7 @@ def check_env(
         return findings
     findings += _guard("rollout", lambda: _check_rollout(env, ctx, steps))
     findings += _guard("state_dict", lambda: _check_replay(env, ctx, ctx.replay))
+    findings += _guard("render_state", lambda: _check_render(env))
     findings += _guard("detach", lambda: _check_detach(env, ctx))
     findings += _guard("seed", lambda: _check_seed(env, ctx))
     if grad:
@@ -202,6 +203,16 @@ def _check_attributes(env: DiffEnv, ctx: _Ctx) -> list[Finding]:
     return [Finding("attributes", PASS, desc)]
 
 
+def _check_render(env: DiffEnv) -> list[Finding]:
+    state, ok = env.render_state(), True
+    if state is None:
+        msg = "None (no drawing state: not a traffic task)"
+    else:
+        ok = isinstance(state, dict)
+        msg = f"dict with keys {sorted(state)}" if ok else f"returned {type(state).__name__}, not a dict or None"
+    return [Finding("render_state", PASS if ok else FAIL, msg)]
+
+
 def _step_issue(env: DiffEnv, out: Any) -> str | None:
     """Validate one step's outputs; None when they conform."""
     if not isinstance(out, tuple) or len(out) != 5:
@@ -244,6 +255,10 @@ def _check_rollout(env: DiffEnv, ctx: _Ctx, steps: int | None) -> list[Finding]:
     obs_varies = False
     snap_at = n_steps - min(5, n_steps)
     replay = ctx.replay
+
+    def flag(check: str, msg: str) -> None:  # the first error of each check, with its step number
+        errors.setdefault(check, f"step {i + 1}: {msg}")
+
     for i in range(n_steps):
         if i == snap_at:
             try:
@@ -264,38 +279,30 @@ def _check_rollout(env: DiffEnv, ctx: _Ctx, steps: int | None) -> list[Finding]:
             replay["outputs"].append(_clone_out(out))
         done = term | trunc
         if bool((term & trunc).any()):
-            errors.setdefault("exclusive", f"step {i + 1}: terminated and truncated both true")
+            flag("exclusive", "terminated and truncated both true")
         obs_varies = obs_varies or not torch.equal(next_obs, first_obs) or not torch.equal(info["final_obs"], first_obs)
         ret += reward.double()
         absret += reward.double().abs()
         length += 1
         nd = ~done
         if not torch.equal(info["final_obs"][nd], next_obs[nd]):
-            errors.setdefault("final_obs", f"step {i + 1}: final_obs differs from obs where no episode ended")
+            flag("final_obs", "final_obs differs from obs where no episode ended")
         if bool(done.any()):
             n_term += int(term.sum())
             n_trunc += int(trunc.sum())
             done_rows += int(done.sum())
             done_same += int((info["final_obs"][done] == next_obs[done]).all(dim=-1).sum())
             ep_len, ep_ret = info["episode_length"][done].long(), info["episode_return"][done].double()
-            if not torch.equal(ep_len, length[done]):
-                errors.setdefault(
-                    "episode_stats",
-                    f"step {i + 1}: episode_length {ep_len.tolist()} but {length[done].tolist()} steps were taken",
-                )
             tol = (4.0 * torch.finfo(env.dtype).eps * length[done] + 1e-9) * (absret[done] + 1.0)
+            if not torch.equal(ep_len, length[done]):
+                flag("episode_stats", f"episode_length {ep_len.tolist()} but {length[done].tolist()} steps were taken")
             if bool(((ep_ret - ret[done]).abs() > tol).any()):
-                errors.setdefault(
-                    "episode_stats",
-                    f"step {i + 1}: episode_return {ep_ret.tolist()} but the rewards sum to {ret[done].tolist()}",
-                )
+                flag("episode_stats", f"episode_return {ep_ret.tolist()} but the rewards sum to {ret[done].tolist()}")
             if bool((length[trunc] != env.episode_length).any()):
-                errors.setdefault(
-                    "time_limit", f"step {i + 1}: truncated at length {length[trunc].tolist()} != {env.episode_length}"
-                )
+                flag("time_limit", f"truncated at length {length[trunc].tolist()} != {env.episode_length}")
             ret[done], absret[done], length[done] = 0.0, 0.0, 0
         if bool((length > env.episode_length).any()):
-            errors.setdefault("time_limit", f"step {i + 1}: an episode ran past episode_length={env.episode_length}")
+            flag("time_limit", f"an episode ran past episode_length={env.episode_length}")
     found.append(Finding("step", PASS, f"{n_steps} steps: shapes, dtypes, devices and finiteness of every output"))
     found.append(_verdict("exclusive", errors, "terminated and truncated never both true"))
     if n_steps >= env.episode_length and n_term + n_trunc == 0:
