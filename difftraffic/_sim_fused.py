@@ -12,13 +12,15 @@ Second-order gradients are not supported by the fused node (use ``backend="eager
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 from torch.autograd.function import once_differentiable
 
-from ._sim_kernels import StepSpec, step_backward, step_forward
+from ._sim_kernels import StepSpec, step_backward, step_backward_coef, step_forward
 
 _COMPILED: dict[tuple, Callable] = {}
 _COMPILE_BROKEN: set[str] = set()  # device types on which compiling failed once
@@ -26,13 +28,7 @@ _COMPILE_BROKEN: set[str] = set()  # device types on which compiling failed once
 
 def _signature(args) -> tuple:
     """Compile-cache key of a kernel's arguments: tensor metadata, float values (baked into the code)."""
-    sig = []
-    for t in args:
-        if isinstance(t, torch.Tensor):
-            sig.append((t.dtype, t.shape, t.stride(), t.device))
-        else:
-            sig.append(t)
-    return tuple(sig)
+    return tuple((t.dtype, t.shape, t.stride(), t.device) if isinstance(t, torch.Tensor) else t for t in args)
 
 
 def _compile(fn: Callable, static: tuple, args: tuple) -> Callable:
@@ -92,6 +88,8 @@ def _run(fn: Callable, compiled: bool, static: tuple, args: tuple):
 
 
 class _FusedStep(torch.autograd.Function):
+    """Fused step, any inputs: the backward recomputes the forward (IDM parameters can get gradients)."""
+
     @staticmethod
     def forward(ctx, spec, compiled, x, v, acc_in, ctrl, leader, exists, follower, has_follower, lane, topo_lane,
                 lone_offset, laps, v0, T, a, b, s0, delta, length):  # fmt: skip
@@ -102,7 +100,7 @@ class _FusedStep(torch.autograd.Function):
             (spec,),
             (x, v, acc_in, ctrl, leader, exists, lane, topo_lane, lone_offset, laps, *params),
         )
-        ctx.mark_non_differentiable(out[3])
+        ctx.mark_non_differentiable(out[3], out[4])
         ctx.set_materialize_grads(False)
         ctx.spec, ctx.compiled = spec, compiled
         ctx.float_params = tuple(None if isinstance(p, torch.Tensor) else p for p in params)
@@ -112,11 +110,11 @@ class _FusedStep(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g_x, g_v, g_app, _g_bad):
+    def backward(ctx, g_x, g_v, g_app, _g_bad, _g_any):
         saved = ctx.saved_tensors
+        ng = ctx.needs_input_grad
         state, tparams = saved[:9], saved[9:]
         params = tuple(t if t is not None else f for t, f in zip(tparams, ctx.float_params))
-        ng = ctx.needs_input_grad
         needs = (ng[2], ng[3], ng[4], *ng[14:21])
         grads = _run(step_backward, ctx.compiled, (ctx.spec, needs), (*state, *params, g_x, g_v, g_app))
         g_xx, g_vv, g_acc = grads[:3]
@@ -126,22 +124,60 @@ class _FusedStep(torch.autograd.Function):
         return (None, None, g_xx, g_vv, g_acc, None, None, None, None, None, None, None, None, None, *g_params)
 
 
+class _FusedStepCoef(torch.autograd.Function):
+    """Fused step when only x, v and the controlled accelerations need gradients (Euler/explicit): the
+    forward saves three partial derivatives per vehicle and the backward is a short elementwise pass.
+    Non-differentiable inputs travel in one plain tuple ``rest`` (fewer arguments: less call overhead)."""
+
+    @staticmethod
+    def forward(ctx, spec, compiled, rest, x, v, acc_in):
+        ctrl, leader, exists, follower, has_follower, lane, topo_lane, lone_offset, laps, params = rest
+        out = _run(
+            step_forward,
+            compiled,
+            (spec,),
+            (x, v, acc_in, ctrl, leader, exists, lane, topo_lane, lone_offset, laps, *params),
+        )
+        ctx.mark_non_differentiable(out[3], out[4])
+        ctx.set_materialize_grads(False)
+        ctx.spec, ctx.compiled = spec, compiled
+        ctx.save_for_backward(ctrl, follower, has_follower, *out[5:])
+        return out[:5]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_x, g_v, g_app, _g_bad, _g_any):
+        needs = ctx.needs_input_grad[3:6]
+        grads = _run(step_backward_coef, ctx.compiled, (ctx.spec, needs), (*ctx.saved_tensors, g_x, g_v, g_app))
+        return (None, None, None, *grads)
+
+
+@functools.lru_cache(maxsize=64)
+def _with_coef(spec: StepSpec) -> StepSpec:
+    return replace(spec, save_coef=True)
+
+
 def fused_step(spec: StepSpec, compiled: bool, x, v, acc_in, ctrl, lane, topo, params: tuple):
-    """Run one fused step on topology ``topo``; returns (x_new, v_new, applied accel, bad [B])."""
-    tensors = (x, v, acc_in, *params)
-    needs_graph = torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors)
+    """Run one fused step on topology ``topo``; returns (x_new, v_new, applied accel, bad [B], any bad)."""
+    grad = torch.is_grad_enabled()
+    param_grad = grad and any(isinstance(p, torch.Tensor) and p.requires_grad for p in params)
+    state_grad = grad and (x.requires_grad or v.requires_grad or (acc_in is not None and acc_in.requires_grad))
     if topo.lanes_unchanged(lane):
         lane = None  # skip the O(N) lane comparison in the kernel
     if compiled:  # int32 indices: half the index traffic (eager gather wants int64 on older torch)
-        topo_args = (topo.leader32, topo.exists, topo.follower32, topo.has_follower)
+        leader, follower = topo.leader32, topo.follower32
     else:
-        topo_args = (topo.leader, topo.exists, topo.follower, topo.has_follower)
-    if needs_graph:
-        return _FusedStep.apply(spec, compiled, x, v, acc_in, ctrl, *topo_args, lane, topo.lane,
-                                topo.lone_offset, topo.laps, *params)  # fmt: skip
+        leader, follower = topo.leader, topo.follower
+    if param_grad or (state_grad and spec.integrator == "ballistic"):
+        return _FusedStep.apply(spec, compiled, x, v, acc_in, ctrl, leader, topo.exists, follower, topo.has_follower,
+                                lane, topo.lane, topo.lone_offset, topo.laps, *params)  # fmt: skip
+    if state_grad:
+        rest = (ctrl, leader, topo.exists, follower, topo.has_follower, lane, topo.lane, topo.lone_offset, topo.laps,
+                params)  # fmt: skip
+        return _FusedStepCoef.apply(_with_coef(spec), compiled, rest, x, v, acc_in)
     return _run(
         step_forward,
         compiled,
         (spec,),
-        (x, v, acc_in, ctrl, topo_args[0], topo.exists, lane, topo.lane, topo.lone_offset, topo.laps, *params),
+        (x, v, acc_in, ctrl, leader, topo.exists, lane, topo.lane, topo.lone_offset, topo.laps, *params),
     )

@@ -33,6 +33,7 @@ class StepSpec:
     ring_length: float | None
     has_accel: bool  # an acceleration input is given
     has_ctrl: bool  # ... with a controlled mask (else every vehicle is controlled)
+    save_coef: bool = False  # forward also returns the local derivatives used by step_backward_coef
 
 
 def _bn(p: Param, like: torch.Tensor) -> torch.Tensor | float:
@@ -84,7 +85,8 @@ def _intermediates(spec, x, v, acc_in, ctrl, leader, exists, lone_offset, v0, T,
 
 
 def step_forward(spec, x, v, acc_in, ctrl, leader, exists, lane, topo_lane, lone_offset, laps, *params):
-    """One fused step. Returns (x_new float64, v_new, applied accel, bad [B] bool: topology invalid)."""
+    """One fused step. Returns (x_new float64, v_new, applied accel, bad [B] bool: topology invalid, any bad),
+    followed by the local derivatives when ``spec.save_coef``."""
     m = _intermediates(spec, x, v, acc_in, ctrl, leader, exists, lone_offset, *params)
     if spec.ring_length is not None:
         wind = torch.where(exists, m["dx"], torch.zeros_like(m["dx"])).sum(dim=1)
@@ -106,7 +108,68 @@ def step_forward(spec, x, v, acc_in, ctrl, leader, exists, lane, topo_lane, lone
     x_new = x + step.to(torch.float64)
     if spec.ring_length is not None:
         x_new = x_new - torch.floor(x_new / spec.ring_length) * spec.ring_length
-    return x_new, v_new, (v_new - v) / dt, bad
+    out = (x_new, v_new, (v_new - v) / dt, bad, bad.any())
+    if spec.save_coef:
+        out = out + _local_derivatives(spec, m, v, ctrl, exists, *params)
+    return out
+
+
+def _local_derivatives(spec, m, v, ctrl, exists, v0, T, a, b, s0, delta, length):
+    """Partial derivatives of v_new: (dv_new/dv, dv_new/dv_leader, dv_new/dgap), all 0 where v_new is clamped.
+
+    With these the backward needs no recomputation (Euler/explicit). A controlled vehicle ignores its
+    surroundings, so its dv_new/dv is just the clamp mask and dv_new/daccel = dt * dv_new/dv. (Three float
+    outputs and no bool one: inductor stores bool outputs slowly.)
+    """
+    dyn, sab, q, s, r, dt = m["dyn"], m["sab"], m["q"], m["s"], m["r"], spec.dt
+    pass_sstar = (dyn >= 0) if spec.sstar_clip == "dynamic" else (s0 + dyn >= 0)
+    zero = torch.zeros_like(v)
+    two_q_s = torch.where(exists, 2.0 * q / s, zero)
+    ds_dv = torch.where(pass_sstar, T + (m["dv"] + v) / sab, zero)
+    ds_dvl = torch.where(pass_sstar, -v / sab, zero)
+    c_v = a * (-delta * r ** (delta - 1.0) / v0 - two_q_s * ds_dv)
+    c_vl = -a * two_q_s * ds_dvl
+    c_gap = torch.where(m["gap"] >= spec.min_gap, a * two_q_s * q, zero)
+    if spec.has_accel:  # controlled vehicles do not respond to their surroundings
+        idm = ~ctrl if spec.has_ctrl else torch.zeros_like(exists)
+        c_v, c_vl, c_gap = torch.where(idm, c_v, zero), torch.where(idm, c_vl, zero), torch.where(idm, c_gap, zero)
+    keep = m["vraw"] >= 0
+    return (
+        torch.where(keep, 1.0 + dt * c_v, zero),
+        torch.where(keep, dt * c_vl, zero),
+        torch.where(keep, dt * c_gap, zero),
+    )
+
+
+def step_backward_coef(spec, needs, ctrl, follower, has_follower, d_v, d_vl, d_gap, gxn, gvn, gapp):
+    """Vector-Jacobian product of :func:`step_forward` from the saved partials of v_new (``_local_derivatives``).
+
+    For "euler" / "explicit" when no IDM parameter needs a gradient. Returns (g_x, g_v, g_acc_in).
+    """
+    dt = spec.dt
+    zero = torch.zeros_like(d_v)
+    g_vnew = gvn if gvn is not None else zero
+    g_v = zero
+    if gapp is not None:
+        g_vnew = g_vnew + gapp / dt
+        g_v = -gapp / dt
+    if gxn is not None:
+        if spec.integrator == "euler":
+            g_vnew = g_vnew + gxn.to(d_v.dtype) * dt
+        else:
+            g_v = g_v + gxn.to(d_v.dtype) * dt
+    g_vl = g_vnew * d_vl
+    g_v = g_v + g_vnew * d_v + torch.where(has_follower, g_vl.gather(1, follower), zero)
+    g_dx = (g_vnew * d_gap).to(torch.float64)
+    g_x = torch.where(has_follower, g_dx.gather(1, follower), torch.zeros_like(g_dx)) - g_dx
+    if gxn is not None:
+        g_x = gxn + g_x
+    g_accin = None
+    if spec.has_accel:  # controlled: dv_new/daccel = dt * (clamp mask) = dt * dv_new/dv
+        g_acc = g_vnew * d_v * dt
+        g_accin = torch.where(ctrl, g_acc, zero) if spec.has_ctrl else g_acc
+    grads = (g_x, g_v, g_accin)
+    return tuple(g if need else None for g, need in zip(grads, needs))
 
 
 def step_backward(spec, needs, x, v, acc_in, ctrl, leader, exists, follower, has_follower, lone_offset, *rest):

@@ -164,6 +164,7 @@ class TrafficSim:
         self.mobil = mobil or MOBILParams()
         self.mobil.validate()
         self.backend = backend
+        self._specs: dict[tuple[bool, bool], StepSpec] = {}
 
     @property
     def ring_length(self) -> float | None:
@@ -353,23 +354,26 @@ class TrafficSim:
     def _resolve_backend(self, state: SimState, accel: torch.Tensor | None) -> str:
         if self.backend == "eager":
             return "eager"
-        params = [getattr(state.idm, f.name) for f in fields(state.idm)]
-        if _is_transformed(state.x, state.v, accel, *params):
+        if _is_transformed(state.x, state.v, accel, *vars(state.idm).values()):
             return "eager"
         if self.backend == "auto":
             return "compiled" if state.v.numel() >= AUTO_COMPILE_MIN_VEHICLES else "fused"
         return self.backend
 
     def _spec(self, accel: torch.Tensor | None, controlled: torch.Tensor | None) -> StepSpec:
-        return StepSpec(
-            dt=self.dt,
-            integrator=self.integrator,
-            sstar_clip=self.sstar_clip,
-            min_gap=self.min_gap,
-            ring_length=self.ring_length,
-            has_accel=accel is not None,
-            has_ctrl=accel is not None and controlled is not None,
-        )
+        key = (accel is not None, accel is not None and controlled is not None)
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = self._specs[key] = StepSpec(
+                dt=self.dt,
+                integrator=self.integrator,
+                sstar_clip=self.sstar_clip,
+                min_gap=self.min_gap,
+                ring_length=self.ring_length,
+                has_accel=key[0],
+                has_ctrl=key[1],
+            )
+        return spec
 
     def _fused(self, state: SimState, accel, controlled, compiled: bool) -> SimState:
         """The fused step on the cached topology (re-sorting only the envs where it went stale)."""
@@ -384,11 +388,11 @@ class TrafficSim:
         topo = state.topo
         if topo is None or topo.leader.shape != v.shape or topo.leader.device != v.device:
             topo = build_topology(x, lane, self.ring_length)
-        x_new, v_new, applied, bad = fused_step(spec, compiled, x, v, acc_in, ctrl, lane, topo, params)
-        if bool(bad.any()):
+        x_new, v_new, applied, bad, any_bad = fused_step(spec, compiled, x, v, acc_in, ctrl, lane, topo, params)
+        if bool(any_bad):
             topo = rebuild_rows(topo, bad.nonzero().flatten(), x, lane, self.ring_length)
-            x_new, v_new, applied, _ = fused_step(spec, compiled, x, v, acc_in, ctrl, lane, topo, params)
-        return replace(state, x=x_new, v=v_new, order=topo.order, accel=applied, topo=topo)
+            x_new, v_new, applied, *_ = fused_step(spec, compiled, x, v, acc_in, ctrl, lane, topo, params)
+        return SimState(x_new, v_new, lane, state.idm, topo.order, applied, topo, state.lc_timer)
 
     def rollout(
         self,

@@ -36,14 +36,15 @@ def inputs(ring=False):
     return x, v, acc, ctrl, lane, params
 
 
-def step_fn(integrator, backend, ring, sstar_clip="dynamic"):
+def step_fn(integrator, backend, ring, sstar_clip="dynamic", fixed_params=None):
     road = dt.Road(num_lanes=2, length=120.0 if ring else 1e6, ring=ring)
     sim = dt.TrafficSim(road, dt=0.1, integrator=integrator, sstar_clip=sstar_clip, backend=backend)
     _, _, _, ctrl, lane, _ = inputs(ring)
     names = ("v0", "T", "a", "b", "s0", "delta", "length")
 
     def f(x, v, acc, *params):
-        state = sim.init_state(x, v, lane, dt.IDMParams(**dict(zip(names, params))))
+        kw = fixed_params if fixed_params is not None else dict(zip(names, params))
+        state = sim.init_state(x, v, lane, dt.IDMParams(**kw))
         out = sim.step(state, acc, ctrl)
         return out.x, out.v, out.accel
 
@@ -63,6 +64,17 @@ def test_gradcheck_ring_and_total_clip(backend):
     x, v, acc, _, _, params = inputs(ring=True)
     args = [t.clone().requires_grad_() for t in (x, v, acc, *params.values())]
     f = step_fn("euler", backend, ring=True, sstar_clip="total")
+    assert gradcheck(f, args, eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("integrator", ["euler", "explicit"])
+@pytest.mark.parametrize("ring, clip", [(False, "dynamic"), (True, "total")])
+def test_gradcheck_state_and_action_only(integrator, ring, clip):
+    """No parameter needs a gradient: the fused node saves local derivatives instead of recomputing."""
+    x, v, acc, _, _, params = inputs(ring)
+    params["T"] = 1.0  # a float among per-vehicle tensors
+    args = [t.clone().requires_grad_() for t in (x, v, acc)]
+    f = step_fn(integrator, "fused", ring=ring, sstar_clip=clip, fixed_params=params)
     assert gradcheck(f, args, eps=1e-6, atol=1e-6, rtol=1e-5)
 
 
@@ -94,9 +106,10 @@ def test_torch_func_grad_and_vjp_through_step():
     assert torch.allclose(g, ref, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("param_grad", [True, False])
 @pytest.mark.parametrize("ring", [False, True])
 @pytest.mark.parametrize("integrator", INTEGRATORS)
-def test_fused_backward_equals_autograd_over_a_rollout(integrator, ring):
+def test_fused_backward_equals_autograd_over_a_rollout(integrator, ring, param_grad):
     """Every input kind: [B,N], [N], [B,1] and 0-d parameter tensors, controlled accelerations, 25 steps."""
     g = torch.Generator().manual_seed(5)
     b, n, steps = 3, 8, 25
@@ -119,7 +132,8 @@ def test_fused_backward_equals_autograd_over_a_rollout(integrator, ring):
     }
     grads = {}
     for backend in ("eager", "fused"):
-        leaves = [t.clone().requires_grad_() for t in (x0, v0, acc0, *p0.values())]
+        leaves = [t.clone().requires_grad_() for t in (x0, v0, acc0)]
+        leaves += [t.clone().requires_grad_(param_grad) for t in p0.values()]
         x, v, acc, *params = leaves
         sim = dt.TrafficSim(dt.Road(num_lanes=2, length=200.0, ring=ring), dt=0.1, integrator=integrator,
                             backend=backend)  # fmt: skip
@@ -128,11 +142,12 @@ def test_fused_backward_equals_autograd_over_a_rollout(integrator, ring):
         for t in range(steps):
             s = sim.step(s, acc[t], ctrl)
             loss = loss + (s.x * w[t]).sum() * 1e-2 + (s.v * w[t]).sum() + (s.accel**2).sum() * 0.1
-        grads[backend] = torch.autograd.grad(loss, leaves)
+        grads[backend] = torch.autograd.grad(loss, leaves if param_grad else leaves[:3])
     for ge, gf in zip(grads["eager"], grads["fused"]):
         assert ge.shape == gf.shape
         assert torch.allclose(ge, gf, rtol=1e-10, atol=1e-10 * ge.abs().max().item())
-    assert grads["eager"][7].abs().sum() > 0  # the per-vehicle [N] lengths receive gradient
+    if param_grad:
+        assert grads["eager"][9].abs().sum() > 0  # the per-vehicle [N] lengths receive gradient
 
 
 def test_gradient_cut_points():
