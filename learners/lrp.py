@@ -12,8 +12,10 @@ Per epoch:
 6. critic fit on GAE(``lam``) targets, Polyak target update.
 
 ``lrp_method: batched`` (default) gets every per-trajectory RP gradient from the SAME single backward
-as grad_RP plus a vmapped actor VJP, and the LR ones from one vmapped actor pass (core/per_sample.py);
-``loop`` backpropagates each sample separately like the reference.
+as grad_RP (which also returns the adjoints of every actor output) plus one ordinary forward/backward
+of the actor over the selected segments' stored observations, contracted per segment
+(core/per_sample.py ``per_segment_grads``); the LR per-sample gradients are the same contraction with
+the analytic adjoints of A * neglogp. ``loop`` backpropagates each sample separately like the reference.
 """
 
 from __future__ import annotations
@@ -24,9 +26,8 @@ from .base import flatten_batch
 from .core.distributions import neglogp
 from .core.per_sample import (
     per_objective_grads_loop,
-    per_sample_grads,
     per_sample_grads_loop,
-    per_segment_vjp,
+    per_segment_grads,
     trace_cov,
 )
 from .rp import RP
@@ -35,6 +36,14 @@ from .rp import RP
 def lr_sample_loss(out, actions, adv):
     mu, logstd = out
     return (adv * neglogp(actions, mu, logstd)).sum()
+
+
+def lr_output_adjoints(mu, logstd, actions, adv) -> tuple[torch.Tensor, torch.Tensor]:
+    """d(A neglogp(a | mu, sigma))/d(mu, log sigma) per sample: (-A z/sigma, A (1 - z^2)), z = (a - mu)/sigma."""
+    inv = torch.exp(-logstd)
+    z = (actions - mu) * inv
+    a = adv.unsqueeze(-1)
+    return -a * z * inv, a * (1.0 - z * z)
 
 
 class LRP(RP):
@@ -73,8 +82,15 @@ class LRP(RP):
             loss_lr = (a_lr * neglogp(actions, mu, logstd)).mean()
             g_lr = self.actor_flat.grad(loss_lr)
             idx = torch.randperm(obs.shape[0], generator=self.gen, device=self.device)[:k]
-            per_fn = per_sample_grads if cfg["lrp_method"] == "batched" else per_sample_grads_loop
-            per_lr = per_fn(self.actor, self.actor_flat, lr_sample_loss, obs[idx], actions[idx], a_lr[idx])
+            if cfg["lrp_method"] == "batched":  # per-sample gradients as 1-step "segments"
+                adj = lr_output_adjoints(mu.detach()[idx], logstd.detach()[idx], actions[idx], a_lr[idx])
+                per_lr = per_segment_grads(
+                    self.actor, self.actor_flat, obs[idx, None], (adj[0][:, None], adj[1][:, None])
+                )
+            else:
+                per_lr = per_sample_grads_loop(
+                    self.actor, self.actor_flat, lr_sample_loss, obs[idx], actions[idx], a_lr[idx]
+                )
 
             # inverse-variance weights
             cut = cfg["lrp_truncate"]
@@ -118,4 +134,4 @@ class LRP(RP):
         mask = (seg_id[:, b_sel] == seg_id[t_sel, b_sel]).T.unsqueeze(-1).to(adj_mu.dtype)  # [k, H, 1]
         obs_seg = ro.obs[:, b_sel].transpose(0, 1)  # [k, H, D]
         adj = (adj_mu[:, b_sel].transpose(0, 1) * mask, adj_ls[:, b_sel].transpose(0, 1) * mask)
-        return g_total, per_segment_vjp(self.actor, flat, obs_seg, adj)
+        return g_total, per_segment_grads(self.actor, flat, obs_seg, adj)

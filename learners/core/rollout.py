@@ -114,6 +114,7 @@ def collect(
             if graph == "params":
                 actor_out.append((mu, logstd))
             next_obs, reward, terminated, truncated, info = env.step(torch.tanh(action))
+            _check_step(env, next_obs, reward, terminated, truncated, info)
             keep["obs_g"].append(obs)
             keep["eps"].append(eps)
             keep["act"].append(action.detach())
@@ -167,3 +168,21 @@ def collect(
         last_obs=obs.detach(),
     )
     return rollout
+
+
+def _check_step(env: DiffEnv, obs, reward, terminated, truncated, info) -> None:
+    """Shapes of one ``env.step`` result (the DiffEnv contract); a clear error instead of a deep traceback."""
+    B, D = env.num_envs, env.obs_dim
+    problems = []
+    if obs.shape != (B, D):
+        problems.append(f"obs {list(obs.shape)} (expected [{B}, {D}])")
+    if reward.shape != (B,):
+        problems.append(f"reward {list(reward.shape)} (expected [{B}])")
+    for name, flag in (("terminated", terminated), ("truncated", truncated)):
+        if flag.shape != (B,) or flag.dtype != torch.bool:
+            problems.append(f"{name} {list(flag.shape)} {flag.dtype} (expected bool [{B}])")
+    for key in ("final_obs", "episode_return", "episode_length"):
+        if key not in info:
+            problems.append(f"info[{key!r}] missing")
+    if problems:
+        raise ValueError(f"{env.name}: step() breaks the DiffEnv contract: " + "; ".join(problems))

@@ -104,3 +104,28 @@ def test_exact_resume_with_value_normalisation_on_dejong():
     assert resumed.value_rms is not None
     for a, b in zip(head + [comparable(m) for m in resumed.train(6)], full):
         same(a, b)
+
+
+def test_contract_violations_are_reported_in_one_line(point_env):
+    env = point_env(num_envs=3)
+    step = env.step
+    env.step = lambda a: (lambda r: (r[0], r[1].unsqueeze(-1), *r[2:]))(step(a))  # reward [B, 1]
+    learner = make_learner("ppo", env, config={"horizon": 2})
+    with pytest.raises(ValueError, match=r"pointmass: step\(\) breaks the DiffEnv contract: reward \[3, 1\]"):
+        next(learner.train(1))
+
+
+@pytest.mark.cuda
+def test_cuda_training_checkpoint_and_act():
+    env = make_task("dejong", num_envs=16, device="cuda", seed=0)
+    learner = make_learner("gippo", env, seed=0)
+    for _ in learner.train(3):
+        pass
+    state = roundtrip(learner.state_dict())
+    again = make_learner("gippo", make_task("dejong", num_envs=16, device="cuda", seed=0), seed=0)
+    again.load_state_dict(state)
+    obs = torch.zeros(4, 1, device="cuda")
+    assert torch.equal(learner.act(obs), again.act(obs)) and learner.act(obs).device.type == "cuda"
+    for name in ("lrp", "pe"):
+        for _ in make_learner(name, make_task("dejong64", num_envs=16, device="cuda"), seed=0).train(2):
+            pass

@@ -7,8 +7,15 @@ from learners import make_learner
 from learners.core.distributions import neglogp
 from learners.core.flat import FlatParams
 from learners.core.networks import ActorStochasticMLP
-from learners.core.per_sample import per_objective_grads_loop, per_sample_grads, per_sample_grads_loop, trace_cov
-from learners.lrp import lr_sample_loss
+from learners.core.per_sample import (
+    per_objective_grads_loop,
+    per_sample_grads,
+    per_sample_grads_loop,
+    per_segment_grads,
+    per_segment_vjp,
+    trace_cov,
+)
+from learners.lrp import lr_output_adjoints, lr_sample_loss
 
 D = torch.float64
 
@@ -24,9 +31,29 @@ def test_lr_per_sample_grads_match_loop():
     slow = per_sample_grads_loop(actor, flat, lr_sample_loss, obs, act, adv)
     assert fast.shape == (12, flat.numel)
     torch.testing.assert_close(fast, slow, rtol=1e-10, atol=1e-12)
+    # the same through analytic output adjoints and one forward/backward (what LR+RP uses)
+    mu, logstd = actor(obs)
+    adj = lr_output_adjoints(mu.detach(), logstd.detach(), act, adv)
+    contracted = per_segment_grads(actor, flat, obs[:, None], (adj[0][:, None], adj[1][:, None]))
+    torch.testing.assert_close(contracted, slow, rtol=1e-10, atol=1e-12)
     # the mean of per-sample gradients is the batch gradient
     mu, logstd = actor(obs)
     torch.testing.assert_close(fast.mean(0), flat.grad((adv * neglogp(act, mu, logstd)).mean()), rtol=1e-10, atol=1e-12)
+
+
+def test_segment_contraction_matches_vmap_on_padded_segments():
+    gen = torch.Generator().manual_seed(4)
+    actor = ActorStochasticMLP(6, 2, [32, 16, 8], generator=gen, dtype=D)
+    flat = FlatParams(actor)
+    obs = torch.randn(5, 7, 6, generator=gen, dtype=D)
+    mask = (torch.arange(7)[None, :] < torch.tensor([7, 3, 1, 5, 6])[:, None]).unsqueeze(-1).to(D)
+    adj = (torch.randn(5, 7, 2, generator=gen, dtype=D) * mask, torch.randn(5, 7, 2, generator=gen, dtype=D) * mask)
+    fast = per_segment_grads(actor, flat, obs, adj)
+    torch.testing.assert_close(fast, per_segment_vjp(actor, flat, obs, adj), rtol=1e-10, atol=1e-12)
+    # segment 2 has one valid step: its gradient is that single row's vector-Jacobian product
+    mu, logstd = actor(obs[2, :1])
+    one = flat.grad((mu * adj[0][2, :1]).sum() + (logstd * adj[1][2, :1]).sum())
+    torch.testing.assert_close(fast[2], one, rtol=1e-10, atol=1e-12)
 
 
 def test_trace_cov_matches_torch_cov():
