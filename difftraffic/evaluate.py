@@ -125,7 +125,9 @@ def record(settings: dict[str, Any], learner: Any, path: Path, meta: dict[str, A
     try:
         steps = int(settings.get("record_steps") or env.episode_length)
         policy = deterministic_policy(learner)
-        episode = record_episode(env, policy, steps=steps, grad_window=int(settings["grad_window"]))
+        episode = record_episode(
+            env, policy, steps=steps, grad_window=int(settings["grad_window"]), seed=int(settings["record_seed"])
+        )
     finally:
         env.close()
     episode.meta.update(meta)

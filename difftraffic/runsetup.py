@@ -34,9 +34,14 @@ def repo_root() -> Path:
 
 
 def bundled_scenarios() -> dict[str, Path]:
-    """Bundled scenario names → files (top-level ``scenarios/*.yaml``)."""
-    root = repo_root() / "scenarios"
-    return {p.stem: p for p in sorted(root.glob("*.yaml"))} if root.is_dir() else {}
+    """Bundled scenario names → files (``difftraffic.scenario``'s lookup: package data, then ``scenarios/``)."""
+    try:
+        from .scenario import bundled_scenarios as names
+        from .scenario import resolve_path
+    except ImportError:
+        root = repo_root() / "scenarios"
+        return {p.stem: p for p in sorted(root.glob("*.yaml"))} if root.is_dir() else {}
+    return {name: resolve_path(name) for name in names()}
 
 
 def resolve_task(spec: str) -> tuple[str, str, str]:

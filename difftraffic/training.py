@@ -252,6 +252,7 @@ class Trainer:
                 if self.saved_epoch != epoch:
                     self.save(self.wall_offset + (time.monotonic() - t0), ret)
                 return "signal" if stop.signum is not None else "stopped"
+            last_t = time.monotonic()  # steps/s measures training only, not evaluation/recording/saving
         return "done"
 
     def finish(self) -> None:

@@ -56,3 +56,13 @@ def test_bench_list_of_the_real_tree():
     names = [line.split()[0] for line in res.out.splitlines()]
     assert names == sorted(p.stem for p in (REPO / "benchmarks").glob("*.py") if not p.name.startswith("_"))
     assert "cli_threads" in names
+
+
+def test_check_scenarios(in_tmp):
+    res = run_cli("check", "ring22")  # a pure-simulation scenario: validated and simulated, no task to check
+    assert res.code == 0, res.err
+    assert res.out.startswith("ring22: ok (pure simulation, 22 cars") and "does not apply" in res.out
+    (in_tmp / "bad.yaml").write_text("road: {lanes: 2}\ndrivers: {}\ntask: {kind: pacecar, bogus: 1}\n")
+    res = run_cli("check", "bad.yaml")
+    assert_user_error(res, "bad.yaml")
+    assert res.out == ""
