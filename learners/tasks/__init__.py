@@ -52,6 +52,17 @@ def bundled_scenario(name: str) -> Path | None:
     return None
 
 
+def scenario_tasks() -> list[Path]:
+    """Bundled scenario files that define a task (pure-simulation scenarios excluded); empty when
+    ``difftraffic.scenario`` is unavailable."""
+    try:
+        from difftraffic.scenario import bundled_scenarios, load_scenario
+    except ImportError:
+        return []
+    scenarios = [load_scenario(name) for name in bundled_scenarios()]
+    return [Path(sc.path) for sc in scenarios if sc.kind != "none"]
+
+
 def make_task(
     spec: str | Path,
     num_envs: int = 64,
@@ -105,6 +116,7 @@ __all__ = [
     "UnknownTaskError",
     "bundled_scenario",
     "make_task",
+    "scenario_tasks",
     "task_factory",
     "task_family",
 ]

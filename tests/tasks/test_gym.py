@@ -18,17 +18,13 @@ from gymnasium.utils.env_checker import check_env  # noqa: E402
 from gymnasium.vector import AutoresetMode  # noqa: E402
 
 from difftraffic.gym import make_vec, single_env, to_sb3  # noqa: E402
-from learners.tasks import make_task  # noqa: E402
+from learners.tasks import make_task, scenario_tasks  # noqa: E402
 
 HAS_MUJOCO = importlib.util.find_spec("mujoco") is not None or bool(os.environ.get("CI"))
 
 
 def scenarios() -> list[str]:
-    try:
-        import difftraffic.scenario  # noqa: F401
-    except ImportError:
-        return []
-    return [str(p) for p in sorted((ROOT / "scenarios").glob("*.yaml"))]
+    return [str(p) for p in scenario_tasks()]
 
 
 def sb3_specs() -> list[str]:
@@ -38,7 +34,9 @@ def sb3_specs() -> list[str]:
     return ["cartpole", *preferred]
 
 
-@pytest.mark.parametrize("spec", ["cartpole", *(["hopper", "ant"] if HAS_MUJOCO else []), *scenarios()])
+@pytest.mark.parametrize(
+    "spec", ["cartpole", *(["hopper", "ant"] if HAS_MUJOCO else []), *scenarios()], ids=lambda s: Path(s).stem
+)
 def test_gymnasium_env_checker_passes_on_a_single_env_view(spec):
     env = single_env(spec, seed=0)
     with warnings.catch_warnings():
@@ -123,7 +121,7 @@ def test_sb3_vec_env_reports_terminal_observations_and_time_limits():
     venv.close()
 
 
-@pytest.mark.parametrize("spec", sb3_specs())
+@pytest.mark.parametrize("spec", sb3_specs(), ids=lambda s: Path(s).stem)
 def test_sb3_ppo_trains_a_few_hundred_steps(spec):
     from stable_baselines3 import PPO
 
