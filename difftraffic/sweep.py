@@ -1,0 +1,466 @@
+"""``difftraffic sweep``: train a grid of (task × learner × seed) runs as independent, resumable jobs.
+
+Each job is exactly a user's run — ``difftraffic run TASK --learner L --seed S --epochs E --threads 1
+--out <sweep>/<task>/<learner>/s<seed>`` in a subprocess — so any job can also be inspected, plotted or
+resumed by hand. Jobs run on Ray (extra ``[sweep]``; a local cluster using every core by default, or
+``--address`` for an existing cluster), else in a local process pool. Re-running a sweep skips finished
+jobs, resumes interrupted ones from their checkpoints and starts the rest. ``--aggregate DIR...`` turns
+sweeps into docs/results (see :mod:`difftraffic.results`). ``python -m difftraffic.sweep`` is the same
+command; the lead wires :func:`register` into ``difftraffic``'s subcommands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .sweep_jobs import Job, make_jobs
+from .sweep_presets import PRESETS, Preset, get_preset, paper_epochs
+from .usererror import UserError
+
+LEARNERS = ("lr", "rp", "lrp", "ppo", "pe", "gippo")
+RESERVED_RUN_FLAGS = ("--out", "--resume", "--seed", "--learner", "--epochs", "--threads", "--stop-after", "--device")
+"""`difftraffic run` flags the sweep sets itself (not allowed in --run-args)."""
+
+
+class SweepParser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one-line UserErrors."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UserError(message)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str):
+        super().__init__(prog, max_help_position=34, width=100)
+
+
+DESCRIPTION = """Run a grid of training runs (task x learner x seed) as independent jobs, each a
+'difftraffic run ... --threads 1 --out SWEEP/<task>/<learner>/s<seed>' subprocess, on Ray if installed
+(local cluster using every core, or --address), else in a local process pool. Re-running the same command
+skips finished jobs and resumes interrupted ones from their checkpoints. Ctrl-C stops cleanly: running
+jobs get SIGTERM, finish their epoch and checkpoint.
+
+presets:
+""" + "\n".join(f"  {p.name:<8} {p.description}" for p in PRESETS.values())
+
+EPILOG = """examples:
+  difftraffic sweep --preset table1                      # 4 tasks x 5 learners x seeds 1-3, 2000 epochs
+  difftraffic sweep --preset physics --max-epochs-per-task hopper=300 --max-epochs-per-task ant=300
+  difftraffic sweep --preset timing --epochs 50           # Table 2, extrapolated to 500 epochs
+  difftraffic sweep --tasks dejong ackley --learners ppo gippo --seeds 1-5 --epochs 500 --out runs/sweeps/mine
+  difftraffic sweep --preset table1 --dry-run            # list the jobs and what each would do
+  difftraffic sweep --aggregate runs/sweeps/table1       # summary.csv, tables and figures in docs/results"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("what to run")
+    g.add_argument("--preset", metavar="NAME", help=f"a named sweep: {', '.join(PRESETS)} (see above)")
+    g.add_argument(
+        "--tasks",
+        nargs="+",
+        metavar="TASK",
+        help="tasks or scenarios (names or .yaml paths; space or comma separated) (default: the preset's)",
+    )
+    g.add_argument(
+        "--learners", nargs="+", metavar="NAME", help=f"learners: {', '.join(LEARNERS)} (default: the preset's)"
+    )
+    g.add_argument(
+        "--seeds", nargs="+", metavar="S", help="seeds, e.g. 1-3 or 1,2,5 (default: the preset's; 1-3 without one)"
+    )
+    g.add_argument(
+        "--epochs",
+        type=int,
+        metavar="N",
+        help="epochs per run for every task (default: the preset's; the paper's budget per task without one: "
+        "2000 functions, hopper and ant, 500 cartpole and traffic)",
+    )
+    g.add_argument(
+        "--max-epochs-per-task",
+        action="append",
+        default=[],
+        metavar="TASK=N",
+        help="cap one task's epochs (repeatable), e.g. hopper=300; recorded in sweep.yaml (default: no caps)",
+    )
+    g.add_argument(
+        "--config-override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="passed to every job's 'difftraffic run' (repeatable) (default: none, the paper's values)",
+    )
+    g.add_argument(
+        "--run-args",
+        default="",
+        metavar="'FLAGS'",
+        help="more 'difftraffic run' flags for every job, one quoted string, e.g. '--eval-episodes 4' "
+        "(default: none; the timing preset adds '--eval-every 0 --record-every 0 --no-tensorboard')",
+    )
+    g.add_argument("--device", metavar="DEV", help="device of every job: cpu, cuda or cuda:N (default: cpu)")
+    g = p.add_argument_group("where and how")
+    g.add_argument("--out", metavar="DIR", help="sweep directory (default: runs/sweeps/<preset or experiment>)")
+    g.add_argument(
+        "--experiment",
+        metavar="NAME",
+        help="experiment name of the rows in summary.csv, also with --aggregate (default: the preset's name, "
+        "else 'custom'; with --aggregate: the name in each DIR/sweep.yaml)",
+    )
+    g.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="jobs at a time, one CPU each (default: all cores, or the cluster's CPUs; timing: 1)",
+    )
+    g.add_argument(
+        "--backend",
+        choices=("auto", "ray", "local"),
+        default="auto",
+        help="auto: Ray if installed, else a local process pool (default: auto)",
+    )
+    g.add_argument("--address", metavar="ADDR", help="connect to an existing Ray cluster (default: start a local one)")
+    g.add_argument(
+        "--gpus-per-job", type=float, default=0.0, metavar="F", help="GPUs Ray reserves per job, e.g. 0.25 (default: 0)"
+    )
+    g.add_argument("--dry-run", action="store_true", help="list the jobs, their state and command, and exit")
+    g.add_argument(
+        "--status-every",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds between status lines when the output is not a terminal (default: 30)",
+    )
+    g = p.add_argument_group("aggregation")
+    g.add_argument(
+        "--aggregate",
+        nargs="+",
+        metavar="DIR",
+        help="instead of running: aggregate these sweep directories into --results-dir",
+    )
+    from .results import add_aggregate_flags
+
+    add_aggregate_flags(g, experiment=False)
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``sweep`` subcommand to ``difftraffic``'s subparsers (its handler returns the exit code)."""
+    p = subparsers.add_parser(
+        "sweep",
+        help="run a grid of task x learner x seed jobs (Ray or local), resumable; aggregate results",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=_Formatter,
+    )
+    add_arguments(p)
+    p.set_defaults(func=cmd_sweep)
+    return p
+
+
+def build_parser() -> SweepParser:
+    p = SweepParser(prog="difftraffic sweep", description=DESCRIPTION, epilog=EPILOG, formatter_class=_Formatter)
+    add_arguments(p)
+    return p
+
+
+# ---------------------------------------------------------------------------------------------- planning
+def _split(values: Sequence[str] | None) -> list[str]:
+    out: list[str] = []
+    for v in values or []:
+        out += [x for x in re.split(r"[,\s]+", v) if x]
+    return list(dict.fromkeys(out))
+
+
+def parse_seeds(values: Sequence[str]) -> list[int]:
+    """``['1-3', '7']`` → [1, 2, 3, 7]; UserError on anything else."""
+    seeds: list[int] = []
+    for item in _split(values):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", item)
+        if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+            raise UserError(f"--seeds {item}: expected non-negative integers or ranges like 1-3")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        seeds += [s for s in range(lo, hi + 1) if s not in seeds]
+    return seeds
+
+
+def parse_caps(items: Sequence[str], names: list[str]) -> dict[str, int]:
+    caps = {}
+    for item in items:
+        task, sep, value = item.partition("=")
+        task = task.strip()
+        if not sep or not value.strip().isdigit() or int(value) < 1:
+            raise UserError(f"--max-epochs-per-task {item}: expected TASK=N with N >= 1")
+        if task not in names:
+            raise UserError(f"--max-epochs-per-task {item}: {task} is not a task of this sweep ({', '.join(names)})")
+        caps[task] = int(value)
+    return caps
+
+
+def _run_args(text: str) -> list[str]:
+    try:
+        args = shlex.split(text)
+    except ValueError as exc:
+        raise UserError(f"--run-args {text!r}: {exc}") from None
+    for a in args:
+        flag = a.split("=", 1)[0]
+        if flag in RESERVED_RUN_FLAGS:
+            raise UserError(f"--run-args: {flag} is set by the sweep for each job")
+        if flag == "--config-override":
+            raise UserError("--run-args: pass --config-override to the sweep itself")
+    return args
+
+
+@dataclass
+class SweepPlan:
+    experiment: str
+    kind: str
+    preset: str | None
+    sweep_dir: Path
+    jobs: list[Job]
+    tasks: list[tuple[str, str]]
+    learners: list[str]
+    seeds: list[int]
+    epochs: dict[str, int]
+    caps: dict[str, int]
+    overrides: list[str]
+    run_args: list[str]
+    device: str | None
+    sequential: bool
+
+    def job_args(self, job: Job) -> list[str]:
+        return job.run_args(self.overrides, self.run_args, self.device)
+
+    def manifest(self, command: str, backend: str) -> dict[str, Any]:
+        from .sweep_jobs import MANIFEST_MARKER, now
+
+        return {
+            MANIFEST_MARKER: 1,
+            "experiment": self.experiment,
+            "kind": self.kind,
+            "preset": self.preset,
+            "tasks": [name for _, name in self.tasks],
+            "task_specs": {name: spec for spec, name in self.tasks},
+            "learners": list(self.learners),
+            "seeds": list(self.seeds),
+            "epochs": dict(self.epochs),
+            "caps": {t: {"epochs": c, "uncapped": self.epochs[t]} for t, c in self.caps.items()},
+            "config_overrides": list(self.overrides),
+            "run_args": list(self.run_args),
+            "device": self.device,
+            "sessions": [{"started": now(), "command": command, "backend": backend}],
+        }
+
+
+def plan_sweep(args: argparse.Namespace) -> SweepPlan:
+    """Validate the flags and build the job list (nothing is created or started)."""
+    from .runsetup import resolve_task
+
+    preset: Preset | None = None
+    if args.preset:
+        try:
+            preset = get_preset(args.preset)
+        except KeyError:
+            raise UserError(f"--preset {args.preset}: unknown preset (choose one of {', '.join(PRESETS)})") from None
+    elif not (args.tasks and args.learners):
+        raise UserError("sweep: give --preset NAME, or --tasks and --learners (see difftraffic sweep --help)")
+    tasks: list[tuple[str, str]] = []
+    for spec in _split(args.tasks) or list(preset.tasks):
+        try:
+            task, name, _family = resolve_task(spec)
+        except UserError as err:
+            raise UserError(f"--tasks {err}") from None
+        if name not in [n for _, n in tasks]:
+            tasks.append((task, name))
+    learners = _split(args.learners) or list(preset.learners)
+    for name in learners:
+        if name not in LEARNERS:
+            raise UserError(f"--learners {name}: unknown learner (choose from {', '.join(LEARNERS)})")
+    seeds = parse_seeds(args.seeds) if args.seeds else list(preset.seeds if preset else (1, 2, 3))
+    if not seeds:
+        raise UserError("--seeds: no seeds given")
+    for flag, value, low in (("--epochs", args.epochs, 1), ("--jobs", args.jobs, 1)):
+        if value is not None and value < low:
+            raise UserError(f"{flag} {value}: must be >= {low}")
+    if args.gpus_per_job < 0:
+        raise UserError(f"--gpus-per-job {args.gpus_per_job}: must be >= 0")
+    if args.status_every <= 0:
+        raise UserError(f"--status-every {args.status_every}: must be > 0")
+    names = [n for _, n in tasks]
+    epochs = {n: args.epochs or (preset.epochs_for(n) if preset else paper_epochs(n)) for n in names}
+    caps = parse_caps(args.max_epochs_per_task, names)
+    sequential = bool(preset and preset.sequential)
+    if sequential and args.jobs not in (None, 1):
+        raise UserError(f"--jobs {args.jobs}: the {preset.name} preset runs one job at a time (comparable wall-clock)")
+    if args.device is not None and not re.fullmatch(r"cpu|cuda(:\d+)?", args.device):
+        raise UserError(f"--device {args.device}: expected cpu, cuda or cuda:N")
+    for item in args.config_override:
+        if "=" not in item:
+            raise UserError(f"--config-override {item}: expected KEY=VALUE")
+    run_args = (list(preset.run_args) if preset else []) + _run_args(args.run_args)
+    experiment = args.experiment or (preset.name if preset else "custom")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", experiment):
+        raise UserError(f"--experiment {experiment}: use letters, digits, '.', '_' or '-'")
+    sweep_dir = Path(args.out or Path("runs") / "sweeps" / experiment).absolute()
+    if sweep_dir.exists() and not sweep_dir.is_dir():
+        raise UserError(f"--out {sweep_dir}: exists and is not a directory")
+    jobs = make_jobs(sweep_dir, tasks, learners, seeds, epochs, caps)
+    return SweepPlan(
+        experiment,
+        preset.kind if preset else "returns",
+        preset.name if preset else None,
+        sweep_dir,
+        jobs,
+        tasks,
+        learners,
+        seeds,
+        epochs,
+        caps,
+        list(args.config_override),
+        run_args,
+        args.device,
+        sequential,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- commands
+def _describe(job: Job) -> str:
+    if job.state == "done":
+        return f"done (epoch {job.start_epoch}), skipped"
+    if job.state == "resume":
+        return f"resume from epoch {job.start_epoch}"
+    if job.state == "restart":
+        return "restart (no checkpoint)"
+    return "new"
+
+
+def _dry_run(plan: SweepPlan) -> int:
+    from .sweep_exec import job_command
+
+    grid = f"{len(plan.tasks)} tasks x {len(plan.learners)} learners x {len(plan.seeds)} seeds"
+    print(f"sweep {plan.experiment} -> {plan.sweep_dir}: {len(plan.jobs)} jobs ({grid})")
+    for t, c in plan.caps.items():
+        if c < plan.epochs[t]:
+            print(f"  {t}: capped at {c} epochs (of {plan.epochs[t]})")
+    width = max(len(j.label) for j in plan.jobs)
+    for job in plan.jobs:
+        line = f"  {job.label:<{width}}  {job.epochs:>5} epochs  {_describe(job):<28}"
+        if job.state != "done":
+            line += "  " + shlex.join(["difftraffic", *job_command(plan.job_args(job))[3:]])
+        print(line)
+    todo = sum(j.state != "done" for j in plan.jobs)
+    print(f"would run {todo} job(s); {len(plan.jobs) - todo} already finished")
+    return 0
+
+
+def _executor(plan: SweepPlan, args: argparse.Namespace):
+    from .sweep_exec import LocalPool, RayPool, ray_available
+
+    cwd = os.getcwd()
+    jobs = 1 if plan.sequential else args.jobs
+    if args.backend == "local":
+        if args.address:
+            raise UserError("--address: needs the Ray backend (drop --backend local)")
+        return LocalPool(cwd, jobs or os.cpu_count() or 1)
+    if not ray_available():
+        if args.backend == "ray" or args.address:
+            flag = "--address" if args.address else "--backend ray"
+            raise UserError(f"{flag}: Ray is not installed (pip install 'difftraffic[sweep]')")
+        pool = LocalPool(cwd, jobs or os.cpu_count() or 1)
+        print(
+            f"difftraffic sweep: Ray is not installed; running the jobs in {pool.description} instead "
+            "(pip install 'difftraffic[sweep]' for Ray)",
+            flush=True,
+        )
+        return pool
+    return RayPool(cwd, jobs, args.address, args.gpus_per_job)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """The ``sweep`` subcommand (also behind :func:`main`); returns the exit code."""
+    if args.aggregate:
+        return _aggregate(args)
+    from .sweep_jobs import inspect_job, merged_manifest, read_manifest, sweep_lock, write_manifest
+    from .sweep_runner import SweepRunner, report
+    from .sweep_status import SweepDisplay
+
+    plan = plan_sweep(args)
+    old = read_manifest(plan.sweep_dir) if plan.sweep_dir.is_dir() else None
+    argv = list(getattr(args, "argv", None) or sys.argv[1:])
+    command = "difftraffic sweep " + shlex.join(argv[1:] if argv[:1] == ["sweep"] else argv)
+    merged_manifest(old, plan.manifest(command, "?"), plan.sweep_dir)  # refuse a mismatching directory early
+    if args.dry_run:
+        for job in plan.jobs:
+            inspect_job(job, plan.overrides, plan.device)
+        return _dry_run(plan)
+    with sweep_lock(plan.sweep_dir):
+        for job in plan.jobs:
+            inspect_job(job, plan.overrides, plan.device)
+        todo = [j for j in plan.jobs if j.state != "done"]
+        head = f"sweep {plan.experiment}: {len(plan.jobs)} jobs in {plan.sweep_dir}"
+        if not todo:
+            print(f"{head}: all finished, nothing to do")
+            print(f"  aggregate: difftraffic sweep --aggregate {plan.sweep_dir}")
+            return 0
+        executor = _executor(plan, args)
+        try:
+            new = plan.manifest(command, executor.description)
+            write_manifest(plan.sweep_dir, merged_manifest(read_manifest(plan.sweep_dir), new, plan.sweep_dir))
+            states = {s: sum(j.state == s for j in plan.jobs) for s in ("done", "resume", "restart", "new")}
+            print(
+                f"{head}: {states['done']} finished (skipped), {states['resume']} to resume, "
+                f"{states['new'] + states['restart']} to start; on {executor.description}",
+                flush=True,
+            )
+            t0 = time.monotonic()
+            display = SweepDisplay(every=args.status_every)
+            runner = SweepRunner(plan.jobs, executor, display, plan.job_args, executor.concurrency)
+            outcome = runner.run()
+        finally:
+            executor.close()
+        return report(outcome, plan.jobs, time.monotonic() - t0, plan.sweep_dir, command, runner.signals)
+
+
+def _aggregate(args: argparse.Namespace) -> int:
+    from .results import aggregate
+
+    grid = ("preset", "tasks", "learners", "seeds", "epochs", "out", "jobs", "address", "device")
+    used = [f"--{k.replace('_', '-')}" for k in grid if getattr(args, k, None)]
+    if used or args.dry_run or args.config_override or args.max_epochs_per_task or args.run_args:
+        raise UserError(
+            f"--aggregate: takes only --experiment, --results-dir and --x (got {', '.join(used) or 'more'})"
+        )
+    for path in aggregate(args.aggregate, args.experiment, args.results_dir, args.x):
+        print(f"wrote {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``difftraffic sweep ...`` / ``python -m difftraffic.sweep ...``; returns the exit code."""
+    parser = build_parser()
+    try:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        args = parser.parse_args(argv)
+        args.argv = argv
+        return int(cmd_sweep(args) or 0)
+    except UserError as err:
+        sys.stdout.flush()
+        print(f"difftraffic: error: {err}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    except KeyboardInterrupt:
+        print("difftraffic: sweep interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `--dry-run | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
