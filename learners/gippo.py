@@ -105,7 +105,7 @@ class GIPPO(PPO):
                 next_alpha = min(self.alpha / cfg["alpha_factor"], cfg["max_alpha"])
 
         # 8: PPO with pi_h = (pi_old + pi_alpha) / 2
-        metrics.update(self.ppo_step(self.ppo_batch(ro, adv, neglogp_alpha=n_alpha.detach())))
+        metrics.update(self.ppo_step(self.ppo_batch(ro, adv, alpha_policy=(mu_a, logstd_a, n_alpha))))
         metrics.update(fit["metrics"])
         metrics.update({
             "grad/alpha": self.alpha,

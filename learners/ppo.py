@@ -42,16 +42,20 @@ class PPO(Learner):
             adaptive_kl=cfg["kl_threshold"] if cfg["ppo_lr_schedule"] == "adaptive" else None,
         )
 
-    def ppo_batch(self, ro, adv: torch.Tensor, neglogp_alpha: torch.Tensor | None = None) -> PPOBatch:
+    def ppo_batch(self, ro, adv: torch.Tensor, alpha_policy: tuple | None = None) -> PPOBatch:
+        """The PPO data; ``alpha_policy = (mu, logstd, neglogp)`` of pi_alpha for GI-PPO (flattened)."""
         a = flatten_batch(adv.detach())
+        mu, logstd = (
+            (alpha_policy[0], alpha_policy[1]) if alpha_policy else (flatten_batch(ro.mu), flatten_batch(ro.logstd))
+        )
         return PPOBatch(
             obs=flatten_batch(ro.obs),
             actions=flatten_batch(ro.actions),
             advantages=self.normalise(a) if self.config["normalize_advantage"] else a,
             neglogp_old=flatten_batch(ro.neglogp),
-            mu_old=flatten_batch(ro.mu),
-            sigma_old=flatten_batch(torch.exp(ro.logstd)),
-            neglogp_alpha=neglogp_alpha,
+            mu_ref=mu.detach(),
+            sigma_ref=torch.exp(logstd.detach()),
+            neglogp_alpha=alpha_policy[2].detach() if alpha_policy else None,
         )
 
     def ppo_step(self, batch: PPOBatch) -> dict[str, float]:

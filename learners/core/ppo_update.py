@@ -29,8 +29,8 @@ class PPOBatch:
     actions: torch.Tensor
     advantages: torch.Tensor  # normalised
     neglogp_old: torch.Tensor
-    mu_old: torch.Tensor
-    sigma_old: torch.Tensor
+    mu_ref: torch.Tensor  # the policy the adaptive-lr KL starts from: pi_old (PPO) or pi_alpha (GI-PPO, as [D])
+    sigma_ref: torch.Tensor
     neglogp_alpha: torch.Tensor | None = None  # GI-PPO only
 
 
@@ -89,7 +89,7 @@ def run_ppo(
     metrics: dict = {}
     for attempt in range(tries):
         optim.lr = lr0 if attempt == 0 else lr0 / cfg.lr_divisor
-        mu_ref, sigma_ref = data.mu_old.clone(), data.sigma_old.clone()
+        mu_ref, sigma_ref = data.mu_ref.clone(), data.sigma_ref.clone()
         losses, norms_before, norms_after, clipfracs, kls = [], [], [], [], []
         for _ in range(cfg.mini_epochs):
             for sl in slices:

@@ -142,7 +142,9 @@ def _ppo_setup(lr):
     adv = torch.randn(32, generator=gen, dtype=D)
     from learners.core.distributions import neglogp
 
-    batch = PPOBatch(obs, act, (adv - adv.mean()) / adv.std(), neglogp(act, mu, logstd), mu, logstd.exp())
+    batch = PPOBatch(
+        obs, act, (adv - adv.mean()) / adv.std(), neglogp(act, mu, logstd), mu, logstd.exp()
+    )  # KL ref: pi_old
     return actor, flat, FlatAdam(flat, lr), batch
 
 
@@ -168,3 +170,12 @@ def test_ppo_improves_surrogate_and_stable_guard_restores_on_divergence():
     start, moments = flat.clone(), opt.exp_avg.clone()
     _, _, poisoned = run_ppo(actor, flat, opt, batch, PPOSettings())
     assert poisoned and torch.equal(flat.data, start) and torch.equal(opt.exp_avg, moments) and opt.steps == 0
+
+
+def test_kl_adaptive_lr_updates_after_every_minibatch():
+    actor, flat, opt, batch = _ppo_setup(1e-3)
+    cfg = PPOSettings(mini_epochs=3, stable=False, adaptive_kl=1e-12)
+    metrics, next_lr, _ = run_ppo(actor, flat, opt, batch, cfg)
+    # minibatch 1: the policy still equals the reference (KL 0 < thr/2) -> x1.5; then KL > 2 thr -> /1.5 twice
+    assert next_lr == pytest.approx(1e-3 * 1.5 / 1.5 / 1.5) and metrics["grad/ppo_lr"] == next_lr
+    assert metrics["grad/ppo_kl"] > 0
