@@ -130,7 +130,7 @@ class _Ctx:
         self.factory = None if self.instance is not None else env_or_factory
         self.num_envs, self.device, self.dtype, self.seed = num_envs, device, dtype, seed
         self.gen = torch.Generator().manual_seed(seed + 12345)
-        self.replay: dict[str, Any] = {}  # the rollout's state_dict snapshot and the steps after it
+        self.replay: dict[str, Any] = {}  # the rollout's state_dict snapshots and recorded steps
 
     def make(self, num_envs: int, dtype: torch.dtype) -> DiffEnv:
         if self.instance is not None:
@@ -196,11 +196,8 @@ def _check_attributes(env: DiffEnv, ctx: _Ctx) -> list[Finding]:
         bad.append(f"num_envs={env.num_envs}, requested {ctx.num_envs}")
     if bad:
         return [Finding("attributes", FAIL, "; ".join(bad))]
-    desc = (
-        f"num_envs={env.num_envs} obs_dim={env.obs_dim} act_dim={env.act_dim} "
-        f"episode_length={env.episode_length} dtype={env.dtype} device={env.device}"
-    )
-    return [Finding("attributes", PASS, desc)]
+    keys = ("num_envs", "obs_dim", "act_dim", "episode_length", "dtype", "device")
+    return [Finding("attributes", PASS, " ".join(f"{k}={getattr(env, k)}" for k in keys))]
 
 
 def _check_render(env: DiffEnv) -> list[Finding]:
@@ -218,30 +215,22 @@ def _step_issue(env: DiffEnv, out: Any) -> str | None:
     if not isinstance(out, tuple) or len(out) != 5:
         return "step() must return (obs, reward, terminated, truncated, info)"
     obs, reward, term, trunc, info = out
-    B = env.num_envs
-    for what, t, shape, dt in (
-        ("obs", obs, (B, env.obs_dim), env.dtype),
-        ("reward", reward, (B,), env.dtype),
-        ("terminated", term, (B,), torch.bool),
-        ("truncated", trunc, (B,), torch.bool),
-    ):
-        issue = _tensor_issue(what, t, shape, dt, env.device)
-        if issue:
-            return issue
     if not isinstance(info, dict) or any(k not in info for k in INFO_KEYS):
         return f"info must be a dict with keys {list(INFO_KEYS)}"
-    return (
-        _tensor_issue('info["final_obs"]', info["final_obs"], (B, env.obs_dim), env.dtype, env.device)
-        or _tensor_issue('info["episode_return"]', info["episode_return"], (B,), None, env.device)
-        or _tensor_issue('info["episode_length"]', info["episode_length"], (B,), None, env.device)
-        or (None if not info["episode_length"].is_floating_point() else 'info["episode_length"] must be integer')
-    )
+    B, D, dt = env.num_envs, env.obs_dim, env.dtype
+    specs = [("obs", obs, (B, D), dt), ("reward", reward, (B,), dt), ("terminated", term, (B,), torch.bool)]
+    specs += [("truncated", trunc, (B,), torch.bool), ('info["final_obs"]', info["final_obs"], (B, D), dt)]
+    specs += [(f'info["{k}"]', info[k], (B,), None) for k in ("episode_return", "episode_length")]
+    issue = next((i for i in (_tensor_issue(*spec, env.device) for spec in specs) if i), None)
+    if issue is None and info["episode_length"].is_floating_point():
+        issue = 'info["episode_length"] must be integer'
+    return issue
 
 
 def _check_rollout(env: DiffEnv, ctx: _Ctx, steps: int | None) -> list[Finding]:
     """Reset, then step with random actions through at least one time limit; checks outputs and autoreset."""
     n_steps = steps if steps is not None else min(env.episode_length + 1, 1200)
-    obs = env.reset(seed=ctx.seed)
+    obs = env.reset(seed=ctx.seed + 1)  # not the construction seed: a fresh env's generator differs
     issue = _tensor_issue("reset() obs", obs, (env.num_envs, env.obs_dim), env.dtype, env.device)
     if issue:
         return [Finding("reset", FAIL, issue)]
@@ -253,19 +242,22 @@ def _check_rollout(env: DiffEnv, ctx: _Ctx, steps: int | None) -> list[Finding]:
     errors: dict[str, str] = {}
     n_term = n_trunc = done_rows = done_same = 0
     obs_varies = False
-    snap_at = n_steps - min(5, n_steps)
+    # snapshots every `stride` steps (and 5 before the end); the replay check later restarts from the last
+    # snapshot before the last episode end, so that it covers an autoreset and its random draws
+    stride, snap_end = max(1, n_steps // 20), n_steps - min(5, n_steps)
     replay = ctx.replay
+    replay.update(snaps={}, steps=[], last_done=None)
 
     def flag(check: str, msg: str) -> None:  # the first error of each check, with its step number
         errors.setdefault(check, f"step {i + 1}: {msg}")
 
     for i in range(n_steps):
-        if i == snap_at:
+        if (i % stride == 0 or i == snap_end) and "error" not in replay:
             try:
-                replay.update(live=env.state_dict(), actions=[], outputs=[])
-                replay["saved"] = _roundtrip(replay["live"])
+                live = env.state_dict()
+                replay["snaps"][i] = _roundtrip(live)
+                replay["live"] = (live, replay["snaps"][i])
             except Exception as exc:
-                replay.clear()
                 replay["error"] = f"state_dict() / torch.load(weights_only=True) {_exc(exc)}"
         a = ctx.actions(env)
         with torch.no_grad():
@@ -274,10 +266,10 @@ def _check_rollout(env: DiffEnv, ctx: _Ctx, steps: int | None) -> list[Finding]:
         if issue:
             return [*found, Finding("step", FAIL, f"step {i + 1}: {issue}")]
         next_obs, reward, term, trunc, info = out
-        if "outputs" in replay:
-            replay["actions"].append(a)
-            replay["outputs"].append(_clone_out(out))
+        replay["steps"].append((a, _clone_out(out)))
         done = term | trunc
+        if bool(done.any()):
+            replay["last_done"] = i
         if bool((term & trunc).any()):
             flag("exclusive", "terminated and truncated both true")
         obs_varies = obs_varies or not torch.equal(next_obs, first_obs) or not torch.equal(info["final_obs"], first_obs)
@@ -315,7 +307,9 @@ def _check_rollout(env: DiffEnv, ctx: _Ctx, steps: int | None) -> list[Finding]:
     if done_rows and done_same and obs_varies:
         errors.setdefault("final_obs", f"{done_same}/{done_rows} ended envs returned final_obs equal to the reset obs")
     ok = "final_obs == obs where nothing ended, differs where an episode ended"
-    if not obs_varies:
+    if not done_rows:
+        ok = f"final_obs == obs at every step (no episode ended in {n_steps} steps)"
+    elif not obs_varies:
         ok = "final_obs == obs where nothing ended (observation is constant, so it cannot differ at resets)"
     found.append(_verdict("final_obs", errors, ok))
     found.append(_verdict("episode_stats", errors, f"episode_return/length correct for {done_rows} ended episodes"))
@@ -369,24 +363,29 @@ def _check_replay(env: DiffEnv, ctx: _Ctx, replay: dict[str, Any]) -> list[Findi
     """Load the snapshot (into a fresh env when a factory is given) and replay: outputs must be identical."""
     if "error" in replay:
         return [Finding("state_dict", FAIL, replay["error"])]
-    if "outputs" not in replay:
-        return [Finding("state_dict", SKIP, "the rollout stopped before the snapshot")]
+    steps, snaps, last_done = replay.get("steps", []), replay.get("snaps", {}), replay.get("last_done")
+    if not snaps or not steps:
+        return [Finding("state_dict", SKIP, "the rollout stopped before a snapshot")]
     found = []
-    if not _same(_roundtrip(replay["live"]), replay["saved"]):
+    if not _same(_roundtrip(replay["live"][0]), replay["live"][1]):
         found.append(Finding("state_dict", FAIL, "state_dict() aliases live tensors: later steps changed it in place"))
+    if last_done is None:
+        start, stop = max(snaps), len(steps)
+    else:
+        start = max(k for k in snaps if k <= last_done)
+        stop = min(len(steps), last_done + 3)
     target = ctx.make(env.num_envs, env.dtype) if ctx.factory is not None else env
-    target.load_state_dict(replay["saved"])
-    for k, (a, expected) in enumerate(zip(replay["actions"], replay["outputs"])):
-        with torch.no_grad():
-            got = _clone_out(target.step(a))
-        what = _out_diff(expected, got)
-        if what:
-            where = "a fresh env" if target is not env else "the same env"
-            msg = f"after load_state_dict into {where}, step {k + 1} gave a different {what}"
-            return [*found, Finding("state_dict", FAIL, msg)]
-    n_end = sum(int((o[2] | o[3]).sum()) for o in replay["outputs"])
     where = "a fresh env" if target is not env else "the same env"
-    ok = f"torch.load(weights_only=True) round trip into {where}: {len(replay['outputs'])} identical steps"
+    target.load_state_dict(snaps[start])
+    for k in range(start, stop):
+        a, expected = steps[k]
+        with torch.no_grad():
+            what = _out_diff(expected, _clone_out(target.step(a)))
+        if what:
+            msg = f"after load_state_dict into {where} at step {start + 1}, step {k + 1} gave a different {what}"
+            return [*found, Finding("state_dict", FAIL, msg)]
+    n_end = sum(int((out[2] | out[3]).sum()) for _, out in steps[start:stop])
+    ok = f"torch.load(weights_only=True) round trip into {where}: {stop - start} identical steps"
     return found or [Finding("state_dict", PASS, f"{ok} ({n_end} autoresets)")]
 
 

@@ -84,6 +84,14 @@ class ForgetsProgress(CartpoleSwingUpEnv):
         self.progress = progress
 
 
+class NoRngInStateDict(CartpoleSwingUpEnv):
+    def state_dict(self):
+        return {k: v for k, v in super().state_dict().items() if k != "rng"}
+
+    def load_state_dict(self, state):
+        super().load_state_dict({**state, "rng": self.gen.get_state()})
+
+
 class DetachedVelocityReward(CartpoleSwingUpEnv):
     def _reward(self, state, obs, action):
         return super()._reward(state, torch.cat((obs[:, :1], obs[:, 1:2].detach(), obs[:, 2:]), -1), action)
@@ -124,6 +132,7 @@ class NanObs(CartpoleSwingUpEnv):
         (NoDetach, "detach"),
         (FinalObsIsResetObs, "final_obs"),
         (ForgetsProgress, "state_dict"),
+        (NoRngInStateDict, "state_dict"),
         (DetachedVelocityReward, "grad-1step"),
         (BothFlags, "exclusive"),
         (GlobalRng, "seed"),
