@@ -173,9 +173,15 @@ def test_ppo_improves_surrogate_and_stable_guard_restores_on_divergence():
 
 
 def test_kl_adaptive_lr_updates_after_every_minibatch():
+    # a huge threshold: every KL is below thr/2 -> lr * 1.5 after each of the 3 minibatch steps
     actor, flat, opt, batch = _ppo_setup(1e-3)
-    cfg = PPOSettings(mini_epochs=3, stable=False, adaptive_kl=1e-12)
-    metrics, next_lr, _ = run_ppo(actor, flat, opt, batch, cfg)
-    # minibatch 1: the policy still equals the reference (KL 0 < thr/2) -> x1.5; then KL > 2 thr -> /1.5 twice
-    assert next_lr == pytest.approx(1e-3 * 1.5 / 1.5 / 1.5) and metrics["grad/ppo_lr"] == next_lr
-    assert metrics["grad/ppo_kl"] > 0
+    metrics, next_lr, _ = run_ppo(actor, flat, opt, batch, PPOSettings(mini_epochs=3, stable=False, adaptive_kl=1e6))
+    assert next_lr == pytest.approx(1e-3 * 1.5**3) and metrics["grad/ppo_lr"] == next_lr
+    # a tiny one: every KL (at least ~1e-5 from rl_games' guards) is above 2 thr -> lr / 1.5 each time
+    actor, flat, opt, batch = _ppo_setup(1e-3)
+    metrics, next_lr, _ = run_ppo(actor, flat, opt, batch, PPOSettings(mini_epochs=3, stable=False, adaptive_kl=1e-12))
+    assert next_lr == pytest.approx(1e-3 / 1.5**3) and metrics["grad/ppo_kl"] > 0
+    # the lr is clamped at 1e-2
+    actor, flat, opt, batch = _ppo_setup(8e-3)
+    _, next_lr, _ = run_ppo(actor, flat, opt, batch, PPOSettings(mini_epochs=3, stable=False, adaptive_kl=1e6))
+    assert next_lr == pytest.approx(1e-2)
