@@ -9,11 +9,12 @@ backward of a loss on the final x and v) throughput of
 * naive:    benchmarks/naive_idm.py (argsort every step, plain autograd),
 * eager:    TrafficSim(backend="eager"), the reference path,
 * fused:    TrafficSim(backend="fused"), cached topology + one autograd node with a hand backward,
-* compiled: TrafficSim(backend="compiled"), the fused kernels through torch.compile (compile time
-  is excluded and printed separately),
+* compiled: TrafficSim(backend="compiled"), the fused kernels through inductor (compile time is
+  excluded and printed separately),
 
-with each path's ratio to the naive step and fwd+bwd / fwd. Timings are the median of several
-repetitions; the machine is shared, so compare ratios from one run, not absolute numbers across runs.
+with each path's ratio to the naive step and fwd+bwd / fwd. Each figure is the fastest of several
+rounds of a 32-step window (forward and forward+backward alternating); the machine is shared, so
+compare ratios from one run, not absolute numbers across runs.
 The last row is the per-step latency of PaceCarEnv (64 envs, 10 lanes) from
 benchmarks/pacecar_latency.py when that script exists.
 """
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -48,17 +48,6 @@ def initial(b: int, n: int, device: str = "cpu"):
     x = x.expand(b, n) + torch.rand(b, n, generator=g, dtype=torch.float64) * 10.0
     v = 10.0 + 10.0 * torch.rand(b, n, generator=g)
     return x.to(device), v.to(device), lane.to(device)
-
-
-def timed(fn, reps: int) -> float:
-    """Median seconds of ``fn()`` over ``reps`` runs (after one warm-up run)."""
-    fn()
-    out = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return statistics.median(out)
 
 
 def naive_runner(b: int, n: int, steps: int, grad: bool):
@@ -94,51 +83,63 @@ def sim_runner(b: int, n: int, steps: int, grad: bool, backend: str):
     return run
 
 
-def steps_for(b: int, n: int, grad: bool) -> int:
-    if grad:
-        return WINDOW
-    return max(20, min(400, int(2e7 // (b * n))))
+def measure(b: int, n: int, rounds: int) -> dict:
+    """Seconds per step, forward and forward+backward, for every path.
 
-
-def measure(b: int, n: int, reps: int) -> dict:
-    """Seconds per step, forward and forward+backward, for every path."""
+    Path by path, the forward and the forward+backward runner alternate for ``rounds`` rounds and the
+    fastest round counts: on a shared machine the minimum is the least disturbed estimate. (Paths are
+    not interleaved with each other: the naive graph's memory churn would make the others pay page
+    faults that belong to it.) Both runners step WINDOW times.
+    """
     res = {}
     for path in ("naive", "eager", "fused", "compiled"):
+        runners = {}
         for grad in (False, True):
-            steps = steps_for(b, n, grad)
-            if path == "naive":
-                run = naive_runner(b, n, steps, grad)
-            else:
-                run = sim_runner(b, n, steps, grad, path)
-            if path == "compiled":
+            run = naive_runner(b, n, WINDOW, grad) if path == "naive" else sim_runner(b, n, WINDOW, grad, path)
+            t = time.perf_counter()
+            run()  # warm-up; compiles (or loads inductor's cache) on the compiled path
+            res[("first_s", path, grad)] = time.perf_counter() - t
+            runners[grad] = run
+        times = {False: [], True: []}
+        for _ in range(rounds):
+            for grad, run in runners.items():
                 t = time.perf_counter()
-                run()  # compiles (or loads inductor's cache)
-                res[("compile_s", grad)] = time.perf_counter() - t
-            res[(path, grad)] = timed(run, reps) / steps
+                run()
+                times[grad].append(time.perf_counter() - t)
+        for grad, ts in times.items():
+            res[(path, grad)] = min(ts) / WINDOW
     return res
 
 
 def pacecar_row() -> str:
+    """Per-step latency of PaceCarEnv (64 envs, scenario 10lane) via benchmarks/pacecar_latency.py."""
     script = HERE / "pacecar_latency.py"
+    head = "PaceCarEnv 64 envs x 10 lanes (10lane.yaml), per env step:"
     if not script.exists():
-        return "PaceCarEnv 64 envs x 10 lanes, per step: n/a (benchmarks/pacecar_latency.py does not exist yet)"
+        return f"{head} n/a (benchmarks/pacecar_latency.py does not exist yet)"
     spec = importlib.util.spec_from_file_location("pacecar_latency", script)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    fn = getattr(mod, "latency_us", None)
+    fn = getattr(mod, "measure", None)
     if fn is None:
-        return "PaceCarEnv 64 envs x 10 lanes, per step: n/a (pacecar_latency.py has no latency_us(num_envs, lanes))"
-    return f"PaceCarEnv 64 envs x 10 lanes, per step: {fn(num_envs=64, lanes=10)}"
+        return f"{head} n/a (pacecar_latency.py has no measure(num_envs, scenario))"
+    out = fn(num_envs=64, scenario="10lane")
+    parts = []
+    for kind in ("compiled", "eager"):
+        vals = [out.get(f"{kind}_{k}_us") for k in ("nograd", "fwd", "fwd_bwd")]
+        if all(isinstance(x, float | int) for x in vals):
+            parts.append(f"{kind}: no-grad {vals[0]:.0f} us, fwd {vals[1]:.0f} us, fwd+bwd {vals[2]:.0f} us")
+    return f"{head} " + ("; ".join(parts) if parts else f"unexpected result keys {sorted(out)}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="only 64x11 and 1024x100, 3 repetitions")
+    ap.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds per workload (min is kept)")
+    ap.add_argument("--quick", action="store_true", help="only 64x11 and 1024x100, 3 rounds")
     args = ap.parse_args()
     workloads = WORKLOADS[:2] if args.quick else WORKLOADS
-    reps = 3 if args.quick else args.reps
+    rounds = 3 if args.quick else args.rounds
     print(f"torch {torch.__version__}, float32, 10 lanes, Euler, dt 0.1; fwd+bwd over {WINDOW}-step windows")
     head = (
         f"{'thr':>3} {'envs x cars':>12} {'path':>9} {'fwd Mveh-st/s':>14} {'x naive':>8} "
@@ -148,7 +149,7 @@ def main() -> None:
         torch.set_num_threads(threads)
         print(head)
         for b, n in workloads:
-            res = measure(b, n, reps)
+            res = measure(b, n, rounds)
             for path in ("naive", "eager", "fused", "compiled"):
                 f, g = res[(path, False)], res[(path, True)]
                 fn, gn = res[("naive", False)], res[("naive", True)]
@@ -156,8 +157,8 @@ def main() -> None:
                     f"{threads:>3} {f'{b} x {n}':>12} {path:>9} {b * n / f / 1e6:>14.1f} {fn / f:>8.2f} "
                     f"{f * 1e6:>12.1f} {b * n / g / 1e6:>14.1f} {gn / g:>8.2f} {g / f:>9.2f}"
                 )
-            cf, cg = res[("compile_s", False)], res[("compile_s", True)]
-            print(f"{'':>17} first compiled call (compile or cache load): fwd {cf:.1f} s, fwd+bwd {cg:.1f} s")
+            cf, cg = res[("first_s", "compiled", False)], res[("first_s", "compiled", True)]
+            print(f"{'':>17} first compiled window (compile or cache load): fwd {cf:.1f} s, fwd+bwd {cg:.1f} s")
     print(pacecar_row())
 
 
