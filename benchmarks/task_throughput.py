@@ -17,20 +17,13 @@ from pathlib import Path
 
 import torch
 
-from learners.tasks import TASK_NAMES, make_task
-
-ROOT = Path(__file__).resolve().parents[1]
+from learners.tasks import TASK_NAMES, make_task, scenario_tasks
 
 
 def default_tasks() -> list[str]:
-    tasks = list(TASK_NAMES)
-    try:
-        import difftraffic.scenario  # noqa: F401
-
-        tasks += [str(p) for p in sorted((ROOT / "scenarios").glob("*.yaml"))[:1]]
-    except ImportError:
-        pass
-    return tasks
+    """Every task name, plus two pace-car scenarios (2 and 10 lanes) when they are available."""
+    bundled = {p.stem: str(p) for p in scenario_tasks()}
+    return [*TASK_NAMES, *(bundled[n] for n in ("2lane", "10lane") if n in bundled)]
 
 
 def window(env, policy, steps: int, grad: bool, obs: torch.Tensor) -> tuple[float, torch.Tensor]:
