@@ -24,7 +24,8 @@ sort-validity check per step, works with every torch feature incl. torch.func an
 (``_sim_kernels.py``); ``"compiled"`` is ``"fused"`` through torch.compile (lazily, cached; falls back
 to ``"fused"`` if compiling fails); ``"auto"`` (default) uses ``"compiled"`` for at least
 :data:`AUTO_COMPILE_MIN_VEHICLES` vehicles, ``"fused"`` below, and ``"eager"`` inside torch.func
-transforms. The choice depends only on the workload, so identical inputs give identical results.
+transforms or when traced by a user's ``torch.compile`` (which then fuses the eager ops itself). The
+choice depends only on the workload, so identical inputs give identical results.
 """
 
 from __future__ import annotations
@@ -221,7 +222,8 @@ class TrafficSim:
     def sort_order(self, x: torch.Tensor, lane: torch.Tensor, order: torch.Tensor | None) -> torch.Tensor:
         """Permutation ``[B, N]`` sorting vehicles by (lane, x); reuses ``order`` while it is still valid."""
         key = (lane + 1).to(torch.float64) * _LANE_KEY + x.detach()
-        if order is not None and order.shape == key.shape:
+        # inside torch.compile, re-sort every step: the validity check would be a host sync (graph break)
+        if order is not None and order.shape == key.shape and not torch.compiler.is_compiling():
             ks = key.gather(1, order)
             if bool((ks[:, 1:] >= ks[:, :-1]).all()):
                 return order
@@ -352,7 +354,7 @@ class TrafficSim:
         return replace(state, lane=lane, lc_timer=timer)
 
     def _resolve_backend(self, state: SimState, accel: torch.Tensor | None) -> str:
-        if self.backend == "eager":
+        if self.backend == "eager" or torch.compiler.is_compiling():  # a user's torch.compile traces eager ops
             return "eager"
         if _is_transformed(state.x, state.v, accel, *vars(state.idm).values()):
             return "eager"
