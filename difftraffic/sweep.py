@@ -253,8 +253,30 @@ class SweepPlan:
             "config_overrides": list(self.overrides),
             "run_args": list(self.run_args),
             "device": self.device,
-            "sessions": [{"started": now(), "command": command, "backend": backend}],
+            "sessions": [{"started": now(), "command": command, "backend": backend, "code": code_version()}],
         }
+
+
+def code_version() -> str:
+    """The package version plus, in a git checkout, the commit (``+dirty`` with uncommitted changes)."""
+    import subprocess
+
+    from . import __version__
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    return f"{__version__} ({commit}{'+dirty' if dirty else ''})" if commit else __version__
 
 
 def plan_sweep(args: argparse.Namespace) -> SweepPlan:

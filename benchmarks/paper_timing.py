@@ -1,0 +1,93 @@
+"""Paper Table 2: training wall-clock of each learner on each traffic scenario, extrapolated to 500 epochs.
+
+    .venv/bin/python benchmarks/paper_timing.py                           # 4 scenarios x 5 learners, 3 epochs
+    .venv/bin/python benchmarks/paper_timing.py --epochs 10 --scenarios 1lane,10lane --learners rp,gippo
+
+Runs every (scenario, learner) one after another in this process on one CPU thread: ``--warmup`` epochs
+first (not timed), then ``--epochs`` timed epochs on 64 envs with the learner's default (paper) config.
+Seconds for 500 epochs = mean seconds per timed epoch x 500 (the paper's whole traffic run). The ratios
+to RP are measured in the same run, so they are what to compare on a shared, noisy machine; the paper's
+absolute seconds come from an Intel Xeon W-2255 + RTX A5000. For whole runs (process start, evaluation
+and checkpoints included) use ``difftraffic sweep --preset timing``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import torch
+
+from difftraffic.paper_results import LEARNER_TITLES, PROBLEM_TITLES, TIMING_EPOCHS, paper_timing
+from learners import make_learner, make_task
+
+
+def seconds_per_epoch(task: str, learner_name: str, epochs: int, warmup: int, num_envs: int, seed: int) -> float:
+    """Mean wall-clock seconds of ``epochs`` training epochs after ``warmup`` untimed ones."""
+    torch.manual_seed(seed)
+    env = make_task(task, num_envs=num_envs, seed=seed)
+    learner = make_learner(learner_name, env, config=None, seed=seed)
+    times = []
+    t = time.perf_counter()
+    for i, _ in enumerate(learner.train(warmup + epochs)):
+        now = time.perf_counter()
+        if i >= warmup:
+            times.append(now - t)
+        t = now
+    if hasattr(env, "close"):
+        env.close()
+    return statistics.fmean(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scenarios", default="1lane,2lane,4lane,10lane", help="comma-separated traffic scenarios")
+    p.add_argument("--learners", default="lr,rp,ppo,lrp,gippo", help="comma-separated learners")
+    p.add_argument("--epochs", type=int, default=3, help="timed epochs per (scenario, learner) (default: 3)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed epochs first (default: 1)")
+    p.add_argument("--num-envs", type=int, default=64, help="parallel envs (default: 64, the paper's)")
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    scenarios, learners = args.scenarios.split(","), args.learners.split(",")
+    print(
+        f"paper_timing: {len(scenarios)} scenarios x {len(learners)} learners, {args.warmup} warm-up + "
+        f"{args.epochs} timed epochs each, {args.num_envs} envs, 1 thread, torch {torch.__version__}"
+    )
+    secs: dict[tuple[str, str], float] = {}
+    for task in scenarios:
+        for name in learners:
+            spe = seconds_per_epoch(task, name, args.epochs, args.warmup, args.num_envs, args.seed)
+            secs[(task, name)] = spe
+            print(f"  {task:>8} {name:>6}: {spe:8.3f} s/epoch -> {spe * TIMING_EPOCHS:8.1f} s for {TIMING_EPOCHS}")
+            sys.stdout.flush()
+    print(
+        f"\nseconds for {TIMING_EPOCHS} epochs (ratio to RP), extrapolated from {args.epochs} timed epochs; "
+        "paper: Table 2"
+    )
+    head = f"{'problem':<12} {'source':<6}" + "".join(f"{LEARNER_TITLES.get(n, n):>16}" for n in learners)
+    print(head)
+    print("-" * len(head))
+    for task in scenarios:
+        for source in ("ours", "paper"):
+            cells = []
+            for name in learners:
+                if source == "ours":
+                    value, base = secs[(task, name)] * TIMING_EPOCHS, secs.get((task, "rp"))
+                    base = base * TIMING_EPOCHS if base else None
+                else:
+                    value, base = paper_timing(task, name), paper_timing(task, "rp")
+                if value is None:
+                    cells.append(f"{'-':>16}")
+                else:
+                    ratio = f" ({value / base:.2f}x)" if base else ""
+                    cells.append(f"{value:>8.0f}{ratio:>8}")
+            label = PROBLEM_TITLES.get(task, task) if source == "ours" else ""
+            print(f"{label:<12} {source:<6}" + "".join(cells))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
