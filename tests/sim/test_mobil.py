@@ -9,9 +9,9 @@ from difftraffic.mobil import MOBILParams
 F64 = torch.float64
 
 
-def make(num_lanes=2, ring=False, length=1e6, **mobil):
+def make(num_lanes=2, ring=False, length=1e6, backend="auto", **mobil):
     road = dt.Road(num_lanes=num_lanes, length=length, ring=ring)
-    return dt.TrafficSim(road, dt=0.1, lane_changes="mobil", mobil=MOBILParams(**mobil))
+    return dt.TrafficSim(road, dt=0.1, lane_changes="mobil", mobil=MOBILParams(**mobil), backend=backend)
 
 
 def test_slow_leader_makes_follower_change_into_free_lane():
@@ -101,8 +101,8 @@ def test_mobil_runs_are_bit_identical_and_differentiable():
     lane = torch.randint(0, 3, (b, n), generator=g)
     v0 = 10.0 + 20.0 * torch.rand(b, n, generator=g, dtype=F64)
 
-    def run():
-        sim = make(num_lanes=3, politeness=0.2)
+    def run(backend="auto"):
+        sim = make(num_lanes=3, politeness=0.2, backend=backend)
         v = torch.full((b, n), 8.0, dtype=F64, requires_grad=True)
         s = sim.init_state(x0, v, lane, dt.IDMParams(v0=v0))
         lanes = []
@@ -115,6 +115,8 @@ def test_mobil_runs_are_bit_identical_and_differentiable():
     xa, la, ga = run()
     xb, lb, gb = run()
     assert torch.equal(xa, xb) and torch.equal(la, lb) and torch.equal(ga, gb)
+    xe, le, ge = run("eager")  # the reference path takes the same decisions and gives the same gradients
+    assert torch.equal(xa, xe) and torch.equal(la, le) and torch.allclose(ga, ge, rtol=1e-12, atol=1e-12)
     assert (la[-1] != lane).any()
     assert torch.isfinite(ga).all() and ga.abs().sum() > 0
 
