@@ -28,7 +28,7 @@ def learner_class(name: str):
     return getattr(importlib.import_module(f".{module}", __name__), cls)
 
 
-def make_learner(name: str, env, config: dict[str, Any] | None = None, seed: int | None = None):
+def make_learner(name: str, env, config: dict[str, Any] | None = None, seed: int = 0):
     """Build learner ``name`` on ``env``; ``config`` overrides the family defaults (unknown key -> ValueError)."""
     return learner_class(name)(env, config=config, seed=seed)
 

@@ -9,6 +9,7 @@ learner owns and saves, so same seed => identical metrics and ``state_dict`` => 
 from __future__ import annotations
 
 import math
+import operator
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,13 +59,13 @@ class Learner:
         if not isinstance(env, DiffEnv):
             raise ValueError(f"env: expected a difftraffic DiffEnv, got {type(env).__name__}")
         user = dict(config or {})
-        if seed is None:
-            seed = int(user.get("seed", 0))
-        elif "seed" in user and int(user["seed"]) != int(seed):
-            raise ValueError(f"seed: config says {user['seed']}, make_learner was given {seed}")
+        try:
+            seed = 0 if seed is None else operator.index(seed)
+        except TypeError:
+            raise ValueError(f"seed: expected an integer, got {seed!r}") from None
         family, task = detect_family(env)
         explicit_envs = user.get("num_envs")
-        self.config = cfg = resolve(self.name, family, task, user, int(seed))
+        self.config = cfg = resolve(self.name, family, task, user)
         if explicit_envs is not None and cfg["num_envs"] != env.num_envs:
             raise ValueError(f"num_envs: config says {cfg['num_envs']} but the env has {env.num_envs}")
         self.env, self.seed = env, int(seed)

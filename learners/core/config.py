@@ -17,7 +17,7 @@ import yaml
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 LEARNER_NAMES = ("lr", "rp", "lrp", "ppo", "pe", "gippo")
 FAMILIES = ("functions", "physics", "traffic", "generic")
-META_KEYS = ("learner", "task", "family", "seed")
+META_KEYS = ("learner", "task", "family")
 
 # keys whose value may be null, with the type of a non-null value
 NULLABLE = {"grad_norm": float, "num_threads": int, "minibatch_size": int, "lrp_truncate": int}
@@ -83,8 +83,8 @@ def schema_keys(learner: str) -> set[str]:
     return keys
 
 
-def resolve(learner: str, family: str, task: str | None, user: dict | None, seed: int) -> dict[str, Any]:
-    """Defaults for (learner, family, task) updated with ``user``, validated; includes ``seed``."""
+def resolve(learner: str, family: str, task: str | None, user: dict | None) -> dict[str, Any]:
+    """Defaults for (learner, family, task) updated with ``user``, validated."""
     if user is not None and not isinstance(user, dict):
         raise ValueError(f"config: expected a dict of settings, got {type(user).__name__}")
     user = dict(user or {})
@@ -96,7 +96,6 @@ def resolve(learner: str, family: str, task: str | None, user: dict | None, seed
     if family not in FAMILIES:
         raise ValueError(f"family: unknown {family!r}; choose from {list(FAMILIES)}")
     cfg = defaults_for(learner, family, task)
-    cfg["seed"] = int(seed)
     allowed = schema_keys(learner)
     for key, value in user.items():
         if key not in allowed:
@@ -147,9 +146,6 @@ def validate(cfg: dict[str, Any], reference: dict[str, Any]) -> None:
             continue
         if key in ("learner", "family"):
             _check_scalar(key, value, str)
-        elif key == "seed":
-            cfg[key] = _check_scalar(key, value, int)
-            continue
         ref = reference.get(key)
         if value is None:
             if key not in NULLABLE:
