@@ -380,19 +380,26 @@ def _dry_run(plan: SweepPlan) -> int:
     return 0
 
 
+def check_backend(args: argparse.Namespace) -> None:
+    """UserError if the requested backend cannot be used (before anything is created)."""
+    from .sweep_exec import ray_available
+
+    if args.backend == "local" and args.address:
+        raise UserError("--address: needs the Ray backend (drop --backend local)")
+    if (args.backend == "ray" or args.address) and not ray_available():
+        flag = "--address" if args.address else "--backend ray"
+        raise UserError(f"{flag}: Ray is not installed (pip install 'difftraffic[sweep]')")
+
+
 def _executor(plan: SweepPlan, args: argparse.Namespace):
     from .sweep_exec import LocalPool, RayPool, ray_available
 
     cwd = os.getcwd()
     jobs = 1 if plan.sequential else args.jobs
+    check_backend(args)
     if args.backend == "local":
-        if args.address:
-            raise UserError("--address: needs the Ray backend (drop --backend local)")
         return LocalPool(cwd, jobs or os.cpu_count() or 1)
     if not ray_available():
-        if args.backend == "ray" or args.address:
-            flag = "--address" if args.address else "--backend ray"
-            raise UserError(f"{flag}: Ray is not installed (pip install 'difftraffic[sweep]')")
         pool = LocalPool(cwd, jobs or os.cpu_count() or 1)
         print(
             f"difftraffic sweep: Ray is not installed; running the jobs in {pool.description} instead "
@@ -416,6 +423,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     argv = list(getattr(args, "argv", None) or sys.argv[1:])
     command = "difftraffic sweep " + shlex.join(argv[1:] if argv[:1] == ["sweep"] else argv)
     merged_manifest(old, plan.manifest(command, "?"), plan.sweep_dir)  # refuse a mismatching directory early
+    check_backend(args)
     if args.dry_run:
         for job in plan.jobs:
             inspect_job(job, plan.overrides, plan.device)

@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def _rows(path: Path) -> int:
 def _wait_rows(path: Path, n: int, proc, timeout: float = 60.0) -> int:
     t0 = time.monotonic()
     while (rows := _rows(path)) < n:
-        assert proc.poll() is None, proc.communicate()
+        assert proc is None or proc.poll() is None, proc.communicate()
         assert time.monotonic() - t0 < timeout, f"{path}: {rows} rows after {timeout} s"
         time.sleep(0.02)
     return rows
@@ -66,15 +67,19 @@ def test_interrupted_sweep_resumes_to_the_uninterrupted_result(tmp_path):
     first = _checkpoint_epoch(run)
     assert 3 <= first < EPOCHS and _rows(progress) == first
 
-    # 2. Re-run; SIGKILL the job itself mid-run (no checkpoint on the way out): the sweep reports it failed.
-    proc = sweep_subprocess(*args, cwd=tmp_path)
-    _wait_rows(progress, first + 12, proc)  # past the checkpoint at the next multiple of 10
-    [job] = [pid for pid in _children(proc.pid) if "difftraffic" in Path(f"/proc/{pid}/cmdline").read_text()]
-    os.kill(job, signal.SIGKILL)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 1, (out, err)
-    assert f"resume  dejong/ppo/s1 from epoch {first} to {EPOCHS}" in out
-    assert "FAILED  dejong/ppo/s1: killed by SIGKILL" in out and "1 failed" in out
+    # 2. Re-run (in-process); SIGKILL the job itself mid-run (no checkpoint on the way out): reported as failed.
+    def kill_job():
+        _wait_rows(progress, first + 12, None)  # past the checkpoint at the next multiple of 10
+        [job] = [pid for pid in _children(os.getpid()) if b"difftraffic" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        os.kill(job, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_job)
+    killer.start()
+    res = run_sweep(*args)
+    killer.join()
+    assert res.code == 1, (res.out, res.err)
+    assert f"resume  dejong/ppo/s1 from epoch {first} to {EPOCHS}" in res.out
+    assert "FAILED  dejong/ppo/s1: killed by SIGKILL" in res.out and "1 failed" in res.out
     second = _checkpoint_epoch(run)
     assert first < second < EPOCHS and _rows(progress) > second  # rows logged after the checkpoint
 

@@ -1,4 +1,5 @@
-"""Real sweeps of tiny function-task runs: the no-Ray fallback, skipping finished jobs, and Ray (one test)."""
+"""Real sweeps of tiny function-task runs: on Ray (the only test that starts it), skipping finished jobs,
+and the no-Ray fallback (a local process pool)."""
 
 from __future__ import annotations
 
@@ -14,27 +15,18 @@ GRID = ["--tasks", "dejong,ackley", "--learners", "lr", "ppo", "--seeds", "1-2",
 
 @pytest.fixture(scope="module")
 def tiny_sweep(tmp_path_factory):
-    """2 tasks x 2 learners x 2 seeds x 6 epochs, run with Ray hidden (the local process-pool fallback)."""
+    """2 tasks x 2 learners x 2 seeds x 6 epochs on a local Ray cluster (2 jobs at a time)."""
     out = tmp_path_factory.mktemp("tiny") / "sw"
-    saved = sys.modules.get("ray")
-    sys.modules["ray"] = None  # `import ray` now raises ImportError
-    try:
-        res = run_sweep(*GRID, "--out", out, "--run-args", FAST, "--jobs", "2", "--status-every", "1000")
-    finally:
-        if saved is None:
-            del sys.modules["ray"]
-        else:
-            sys.modules["ray"] = saved
+    res = run_sweep(*GRID, "--out", out, "--run-args", FAST, "--jobs", "2", "--status-every", "1000")
     return out, res
 
 
-def test_fallback_without_ray_runs_every_job(tiny_sweep):
+def test_tiny_sweep_on_ray_runs_every_job(tiny_sweep):
     out, res = tiny_sweep
     assert res.code == 0, (res.out, res.err)
-    first = res.out.splitlines()[0]
-    assert first == (
-        "difftraffic sweep: Ray is not installed; running the jobs in a local process pool (2 at a time) "
-        "instead (pip install 'difftraffic[sweep]' for Ray)"
+    assert res.out.splitlines()[0] == (
+        f"sweep custom: 8 jobs in {out}: 0 finished (skipped), 0 to resume, 8 to start; "
+        "on a local Ray cluster (2 CPUs), 2 at a time"
     )
     assert "8/8 jobs done (8 trained now, 0 were already finished), 0 failed" in res.out
     for task in ("dejong", "ackley"):
@@ -50,8 +42,8 @@ def test_fallback_without_ray_runs_every_job(tiny_sweep):
                 assert (out / "logs" / f"{task}__{learner}__s{seed}.log").read_text().startswith("=== ")
     manifest = yaml.safe_load((out / "sweep.yaml").read_text())
     assert manifest["experiment"] == "custom" and manifest["epochs"] == {"dejong": 6, "ackley": 6}
-    assert manifest["sessions"][0]["backend"] == "a local process pool (2 at a time)"
-    # Same seed, different learners or tasks: different numbers (the jobs really are distinct runs).
+    assert manifest["sessions"][0]["backend"] == "a local Ray cluster (2 CPUs), 2 at a time"
+    # Same task and learner, another seed: other numbers (the jobs really are distinct runs).
     a = deterministic_rows(out / "dejong" / "lr" / "s1" / "progress.csv")
     b = deterministic_rows(out / "dejong" / "lr" / "s2" / "progress.csv")
     assert a[-1]["episode_return"] != b[-1]["episode_return"]
@@ -60,6 +52,7 @@ def test_fallback_without_ray_runs_every_job(tiny_sweep):
 def test_rerun_skips_finished_jobs(tiny_sweep):
     out, _ = tiny_sweep
     files = sorted(out.glob("*/*/s*/progress.csv"))
+    assert len(files) == 8
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
     res = run_sweep(*GRID, "--out", out, "--run-args", FAST, "--backend", "local")
     assert res.code == 0, res.err
@@ -70,15 +63,27 @@ def test_rerun_skips_finished_jobs(tiny_sweep):
     assert res.out.count("resume from epoch 6") == 8, res.out
 
 
-def test_ray_backend_gives_the_same_runs(tiny_sweep, tmp_path):
-    """The only test that starts Ray: its jobs reproduce the fallback's progress.csv exactly."""
+def test_fallback_without_ray_says_so_and_gives_the_same_run(tiny_sweep, tmp_path):
     ref, _ = tiny_sweep
-    out = tmp_path / "ray"
-    res = run_sweep("--tasks", "ackley", "--learners", "ppo", "--seeds", "2", "--epochs", "6", "--out", out,
-                    "--run-args", FAST, "--backend", "ray", "--jobs", "1")  # fmt: skip
+    out = tmp_path / "local"
+    saved = sys.modules.get("ray")
+    sys.modules["ray"] = None  # `import ray` now raises ImportError
+    try:
+        res = run_sweep("--tasks", "ackley", "--learners", "ppo", "--seeds", "2", "--epochs", "6", "--out", out,
+                        "--run-args", FAST, "--jobs", "1")  # fmt: skip
+        assert_no_ray = run_sweep("--preset", "table1", "--backend", "ray", "--out", tmp_path / "x")
+    finally:
+        if saved is None:
+            del sys.modules["ray"]
+        else:
+            sys.modules["ray"] = saved
     assert res.code == 0, (res.out, res.err)
-    assert "on a local Ray cluster (1 CPU), 1 at a time" in res.out
+    assert res.out.splitlines()[0] == (
+        "difftraffic sweep: Ray is not installed; running the jobs in a local process pool (1 at a time) "
+        "instead (pip install 'difftraffic[sweep]' for Ray)"
+    )
     assert "1/1 jobs done" in res.out
     ours = deterministic_rows(out / "ackley" / "ppo" / "s2" / "progress.csv")
-    assert ours == deterministic_rows(ref / "ackley" / "ppo" / "s2" / "progress.csv")
-    assert len(ours) == 6
+    assert len(ours) == 6 and ours == deterministic_rows(ref / "ackley" / "ppo" / "s2" / "progress.csv")
+    assert assert_no_ray.code == 2 and "--backend ray: Ray is not installed" in assert_no_ray.err
+    assert not (tmp_path / "x").exists()
