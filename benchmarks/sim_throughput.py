@@ -12,7 +12,10 @@ backward of a loss on the final x and v) throughput of
 * compiled: TrafficSim(backend="compiled"), the fused kernels through inductor (compile time is
   excluded and printed separately),
 
-with each path's ratio to the naive step and fwd+bwd / fwd. Each figure is the fastest of several
+with each path's ratio to the naive step and fwd+bwd / fwd. With 1 thread the figures use process CPU
+time, which other processes on a shared machine disturb far less than wall time; with more threads
+CPU time adds up the threads, so wall time is used (the last column is always wall time).
+Each figure is the fastest of several
 rounds of a 32-step window (forward and forward+backward alternating); the machine is shared, so
 compare ratios from one run, not absolute numbers across runs.
 The last row is the per-step latency of PaceCarEnv (64 envs, 10 lanes) from
@@ -101,13 +104,16 @@ def measure(b: int, n: int, rounds: int) -> dict:
             res[("first_s", path, grad)] = time.perf_counter() - t
             runners[grad] = run
         times = {False: [], True: []}
+        cpu = {False: [], True: []}
         for _ in range(rounds):
             for grad, run in runners.items():
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 run()
                 times[grad].append(time.perf_counter() - t)
-        for grad, ts in times.items():
-            res[(path, grad)] = min(ts) / WINDOW
+                cpu[grad].append(time.process_time() - c)
+        for grad in (False, True):
+            res[(path, grad)] = min(times[grad]) / WINDOW
+            res[("cpu", path, grad)] = min(cpu[grad]) / WINDOW
     return res
 
 
@@ -142,23 +148,28 @@ def main() -> None:
     rounds = 3 if args.quick else args.rounds
     print(f"torch {torch.__version__}, float32, 10 lanes, Euler, dt 0.1; fwd+bwd over {WINDOW}-step windows")
     head = (
-        f"{'thr':>3} {'envs x cars':>12} {'path':>9} {'fwd Mveh-st/s':>14} {'x naive':>8} "
-        f"{'fwd us/step':>12} {'f+b Mveh-st/s':>14} {'x naive':>8} {'f+b / fwd':>9}"
+        f"{'thr':>3} {'clock':>5} {'envs x cars':>12} {'path':>9} {'fwd Mveh-st/s':>14} {'x naive':>8} "
+        f"{'fwd us/step':>12} {'f+b Mveh-st/s':>14} {'x naive':>8} {'f+b / fwd':>9} {'wall f+b/fwd':>12}"
     )
     for threads in args.threads:
         torch.set_num_threads(threads)
+        clock = "cpu" if threads == 1 else "wall"  # CPU time is the steadier clock, but sums threads
         print(head)
         for b, n in workloads:
             res = measure(b, n, rounds)
+
+            def t(path, grad, res=res, clock=clock):
+                return res[("cpu", path, grad)] if clock == "cpu" else res[(path, grad)]
+
             for path in ("naive", "eager", "fused", "compiled"):
-                f, g = res[(path, False)], res[(path, True)]
-                fn, gn = res[("naive", False)], res[("naive", True)]
+                f, g, fn, gn = t(path, False), t(path, True), t("naive", False), t("naive", True)
+                wall_ratio = res[(path, True)] / res[(path, False)]
                 print(
-                    f"{threads:>3} {f'{b} x {n}':>12} {path:>9} {b * n / f / 1e6:>14.1f} {fn / f:>8.2f} "
-                    f"{f * 1e6:>12.1f} {b * n / g / 1e6:>14.1f} {gn / g:>8.2f} {g / f:>9.2f}"
+                    f"{threads:>3} {clock:>5} {f'{b} x {n}':>12} {path:>9} {b * n / f / 1e6:>14.1f} {fn / f:>8.2f} "
+                    f"{f * 1e6:>12.1f} {b * n / g / 1e6:>14.1f} {gn / g:>8.2f} {g / f:>9.2f} {wall_ratio:>12.2f}"
                 )
             cf, cg = res[("first_s", "compiled", False)], res[("first_s", "compiled", True)]
-            print(f"{'':>17} first compiled window (compile or cache load): fwd {cf:.1f} s, fwd+bwd {cg:.1f} s")
+            print(f"{'':>23} first compiled window (compile or cache load): fwd {cf:.1f} s, fwd+bwd {cg:.1f} s")
     print(pacecar_row())
 
 
