@@ -138,6 +138,12 @@ def _add_run(sub) -> None:
         "gradient-flow overlay; 0 = record no gradients (default: 32)",
     )
     p.add_argument(
+        "--record-grads",
+        choices=("final", "all", "none"),
+        help="traffic tasks: which recorded episodes get gradient-flow data (about 50 s per 1000-step episode "
+        "here, vs 2 s without): the final one, all, or none (default: final)",
+    )
+    p.add_argument(
         "--checkpoint-every",
         type=int,
         metavar="N",

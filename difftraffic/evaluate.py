@@ -111,26 +111,20 @@ def learner_device(learner: Any, settings: dict[str, Any]) -> str:
     return str(getattr(env, "device", settings["device"]))
 
 
-def record(settings: dict[str, Any], learner: Any, path: Path, meta: dict[str, Any]) -> Path:
-    """Record a traffic episode of the deterministic policy to ``path`` (.npz) via ``record_episode``."""
+def record(settings: dict[str, Any], learner: Any, path: Path, meta: dict[str, Any], grad_window: int) -> Path:
+    """Record a traffic episode of the deterministic policy to ``path`` (.npz) via ``record_episode``;
+    ``grad_window`` > 0 also stores the gradient-flow data (costly: see docs/cli.md)."""
     from .recorder import record_episode
     from .runsetup import make_env
 
-    env = make_env(
-        settings,
-        num_envs=settings["record_envs"],
-        seed=settings["record_seed"],
-        device=learner_device(learner, settings),
-    )
+    seed = int(settings["record_seed"])
+    env = make_env(settings, num_envs=settings["record_envs"], seed=seed, device=learner_device(learner, settings))
     try:
         steps = int(settings.get("record_steps") or env.episode_length)
-        policy = deterministic_policy(learner)
-        episode = record_episode(
-            env, policy, steps=steps, grad_window=int(settings["grad_window"]), seed=int(settings["record_seed"])
-        )
+        episode = record_episode(env, deterministic_policy(learner), steps=steps, grad_window=grad_window, seed=seed)
     finally:
         env.close()
-    episode.meta.update(meta)
+    episode.meta.update(meta, grad_window=grad_window)
     return episode.save(path)
 
 

@@ -96,6 +96,7 @@ def _cadence(args: argparse.Namespace, epochs: int, family: str, tensorboard: bo
         "record_envs": args.record_envs or 4,
         "record_steps": args.record_steps,
         "grad_window": 32 if args.grad_window is None else args.grad_window,
+        "record_grads": args.record_grads or "final",
         "checkpoint_every": 10 if args.checkpoint_every is None else args.checkpoint_every,
         "tensorboard": tensorboard,
     }
@@ -176,7 +177,7 @@ def _plan_new(args: argparse.Namespace) -> Plan:
     _seed_globals(seed)
     env = make_env(settings)
     learner = make_learner(settings, env, args.config_override)
-    settings["learner_config"] = dict(learner.config)  # fully resolved, incl. the seed
+    settings["learner_config"] = {k: v for k, v in learner.config.items() if k != "seed"}  # fully resolved
     return Plan(settings, RunDir(out), env, learner, None, args.stop_after, args.quiet)
 
 

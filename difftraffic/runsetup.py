@@ -23,7 +23,8 @@ DEFAULT_THREADS = {"functions": 1, "traffic": 1, "physics": 1}
 RESULT_KEYS = ("task", "learner", "seed", "device", "dtype", "num_envs", "threads", "eval_episodes", "eval_seed")
 """Settings that determine training results or eval.csv: a resume must not change them."""
 CADENCE_KEYS = (
-    "eval_every", "record_every", "checkpoint_every", "record_envs", "record_steps", "grad_window", "tensorboard",
+    "eval_every", "record_every", "checkpoint_every", "record_envs", "record_steps", "grad_window", "record_grads",
+    "tensorboard",
 )  # fmt: skip
 """Settings a resume may change (they only decide what is logged and when)."""
 
@@ -130,10 +131,10 @@ def make_learner(settings: dict[str, Any], env: Any, overrides: list[str] | tupl
     A config error about a key the user overrode is reported against that ``--config-override``."""
     import learners
 
+    # the seed travels as make_learner's argument (older run configs also listed it in the learner config)
+    config = {k: v for k, v in settings["learner_config"].items() if k != "seed"}
     try:
-        return learners.make_learner(
-            settings["learner"], env, config=settings["learner_config"], seed=int(settings["seed"])
-        )
+        return learners.make_learner(settings["learner"], env, config=config, seed=int(settings["seed"]))
     except (ValueError, KeyError, TypeError) as exc:
         msg = str(exc).strip("'\"")
         for item in overrides:

@@ -158,7 +158,8 @@ class Trainer:
         self.evals.append(row)
         return row
 
-    def record_episode(self, epoch: int) -> Path:
+    def record_episode(self, epoch: int, final: bool = False) -> Path:
+        """Record episodes/epoch_NNNNNN.npz; gradient-flow data per --record-grads (all, final, none)."""
         from .evaluate import record
 
         learner = self.plan.learner
@@ -171,7 +172,9 @@ class Trainer:
             "seed": self.s["record_seed"],
             "policy": "deterministic",
         }
-        record(self.s, learner, path, meta)
+        which = self.s.get("record_grads", "all")
+        grads = which == "all" or (which == "final" and final)
+        record(self.s, learner, path, meta, grad_window=int(self.s["grad_window"]) if grads else 0)
         self.episodes.append(path)
         return path
 
@@ -260,7 +263,7 @@ class Trainer:
         if self.best_epoch > 0:
             self.evaluate("best")
         if self.s["task_family"] == "traffic":
-            self.record_episode(int(self.plan.learner.epoch))
+            self.record_episode(int(self.plan.learner.epoch), final=True)
 
     def close(self) -> None:
         self.progress_log.close()

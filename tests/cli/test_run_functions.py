@@ -33,7 +33,7 @@ def test_run_writes_a_complete_run_directory(in_tmp, learner):
                        "epochs": 4, "num_envs": 8, "threads": 1}.items():  # fmt: skip
         assert cfg[key] == value, key
     assert cfg["learner_config"]["max_epochs"] == 4 and cfg["learner_config"]["num_envs"] == 8
-    assert cfg["learner_config"]["learner"] == learner and cfg["learner_config"]["seed"] == 0
+    assert cfg["learner_config"]["learner"] == learner and cfg["learner_config"]["task"] == "dejong"
     # progress.csv: one row per epoch; env_steps = epoch * horizon (1) * num_envs (8)
     prog = rows(out / "progress.csv")
     assert [int(r["epoch"]) for r in prog] == [1, 2, 3, 4]

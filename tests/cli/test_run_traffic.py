@@ -34,7 +34,8 @@ def test_pacecar_run_for_every_learner(in_tmp, learner):
     ep = Episode.load(in_tmp / "r/episodes/epoch_000002.npz")
     assert ep.num_steps == 40 and ep.num_envs == 2
     assert ep.meta["learner"] == learner and ep.meta["epoch"] == 2 and ep.meta["env_steps"] == 256
-    assert ep.grad is not None and np.isfinite(ep.grad).all()
+    assert ep.grad is not None and np.isfinite(ep.grad).all() and ep.meta["grad_window"] == 4
+    assert Episode.load(in_tmp / "r/episodes/epoch_000001.npz").grad is None  # --record-grads final (default)
     assert ep.controlled.sum() == 1  # the pace car
     ev = rows(in_tmp / "r/eval.csv")
     assert ev[0]["policy"] == "final" and int(ev[0]["episodes"]) == 2
