@@ -297,7 +297,10 @@ def plan_sweep(args: argparse.Namespace) -> SweepPlan:
             task, name, _family = resolve_task(spec)
         except UserError as err:
             raise UserError(f"--tasks {err}") from None
-        if name not in [n for _, n in tasks]:
+        same = [t for t, n in tasks if n == name]
+        if same and same[0] != task:
+            raise UserError(f"--tasks {spec}: another task is also named {name!r} ({same[0]}); rename one file")
+        if not same:
             tasks.append((task, name))
     learners = _split(args.learners) or list(preset.learners)
     for name in learners:

@@ -145,3 +145,12 @@ def test_job_label_and_log(tmp_path):
     assert job.label == "road/gippo/s3"
     assert job.run_args(["k=1"], ["--eval-episodes", "4"], "cuda")[:2] == ["run", "/abs/road.yaml"]
     assert job.run_args(["k=1"], [], "cuda")[-4:] == ["--device", "cuda", "--config-override", "k=1"]
+
+
+def test_two_scenario_files_with_one_name_are_refused(tmp_path):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "road.yaml").write_text("road: {}\n")
+    res = run_sweep("--tasks", tmp_path / "a" / "road.yaml", tmp_path / "b" / "road.yaml", "--learners", "lr",
+                    "--dry-run", "--out", tmp_path / "sw")  # fmt: skip
+    assert_user_error(res, "another task is also named 'road'")
