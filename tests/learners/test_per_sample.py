@@ -93,3 +93,22 @@ def test_lrp_batched_and_loop_learners_agree(point_env):
     for a, b in zip(runs["batched"], runs["loop"]):
         for key in ("grad/k_lr", "grad/var_lr", "grad/var_rp", "losses/critic", "charts/episode_return"):
             assert a[key] == pytest.approx(b[key], rel=1e-8), key
+
+
+def test_lrp_truncation_option_uses_a_prefix_of_the_gradient():
+    from learners import make_task
+
+    def first_epoch(cfg):
+        learner = make_learner("lrp", make_task("dejong64", num_envs=32, seed=0), config=cfg, seed=0)
+        return next(learner.train(1))
+
+    full, cut = first_epoch({}), first_epoch({"lrp_truncate": 512})
+    assert learner_params("dejong64") > 512
+    # the traces over the first 512 coordinates are partial sums of the full traces
+    assert 0 < cut["grad/var_lr"] < full["grad/var_lr"] and 0 < cut["grad/var_rp"] < full["grad/var_rp"]
+
+
+def learner_params(task):
+    from learners import make_task
+
+    return make_learner("lrp", make_task(task, num_envs=2)).actor_flat.numel
