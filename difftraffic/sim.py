@@ -388,7 +388,8 @@ class TrafficSim:
         p = state.idm
         params = (p.v0, p.T, p.a, p.b, p.s0, p.delta, p.length)
         topo = state.topo
-        if topo is None or topo.leader.shape != v.shape or topo.leader.device != v.device:
+        stale = topo is None or topo.leader.shape != v.shape or topo.leader.device != v.device
+        if stale or (topo.laps is None) != (self.ring_length is None):  # also: a state moved to another road
             topo = build_topology(x, lane, self.ring_length)
         x_new, v_new, applied, bad, any_bad = fused_step(spec, compiled, x, v, acc_in, ctrl, lane, topo, params)
         if bool(any_bad):
