@@ -16,6 +16,7 @@ Order of one step (the reference simulator's order, notes/reference.md sec. C5):
 
 from __future__ import annotations
 
+import types
 import warnings
 from dataclasses import dataclass
 
@@ -94,6 +95,7 @@ class PaceCarKernel:
         self.rules = rules
         self._compiled = None
         self.compile_failed = False
+        self._fresh_tables: dict[torch.dtype, tuple[PaceCarState, torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ world
     def world(self, st: PaceCarState) -> tuple[torch.Tensor, ...]:
@@ -115,6 +117,29 @@ class PaceCarKernel:
         wx, wy, _, vx, vy = self.world(st)
         return observation(wx, wy, vx, vy, st.v.dtype)
 
+    def fresh(
+        self, reset_lane: torch.Tensor, noise: torch.Tensor | None, dtype: torch.dtype
+    ) -> tuple[PaceCarState, torch.Tensor]:
+        """Initial states and their observations for start lanes ``reset_lane`` (gathered from a per-lane table
+        when the reset is deterministic given the lane, as in the paper)."""
+        if noise is not None or self.layout.noise_channels:
+            st = self.layout.initial_state(reset_lane, noise, dtype)
+            return st, self.observe(st)
+        st, obs = self._fresh_table(dtype)
+        idm_table = None if st.idm_table is None else st.idm_table[reset_lane]
+        fresh = PaceCarState(st.pos[reset_lane], st.kin[reset_lane], st.ints[reset_lane], idm_table, st.idm_const)
+        return fresh, obs[reset_lane]
+
+    def _fresh_table(self, dtype: torch.dtype) -> tuple[PaceCarState, torch.Tensor]:
+        """The initial state and observation for every start lane (built once, eagerly)."""
+        table = self._fresh_tables.get(dtype)
+        if table is None:
+            with torch.no_grad():
+                lanes = torch.arange(self.road.num_lanes, device=self.layout.device)
+                st = self.layout.initial_state(lanes, None, dtype)
+                table = self._fresh_tables[dtype] = (st, self.observe(st))
+        return table
+
     # ------------------------------------------------------------------- step
     def step(
         self,
@@ -133,11 +158,20 @@ class PaceCarKernel:
         lazily and cached by inductor on disk); if compiling fails the kernel warns once and stays eager.
         """
         if compiled and not self.compile_failed:
+            self._fresh_table(st.kin.dtype)  # build outside the traced function
             if self._compiled is None:
-                self._compiled = torch.compile(self._step, fullgraph=True, dynamic=False, options=COMPILE_OPTIONS)
+                # A private copy of the code object gives this kernel its own torch.compile cache (and its own
+                # recompile limit), so several tasks in one process never evict each other's graphs.
+                fn = PaceCarKernel._step_flat
+                own = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__)
+                self._compiled = torch.compile(
+                    types.MethodType(own, self), fullgraph=True, dynamic=False, options=COMPILE_OPTIONS
+                )
             try:
-                new, res_f, res_i, flags, pre = self._compiled(st, action, reset_lane, noise, keep_pre_reset)
-                return new, StepOut.unpack(res_f, res_i, flags), pre
+                out = self._compiled(st.pos, st.kin, st.ints, st.idm_table, action, reset_lane, noise, keep_pre_reset)
+                new = PaceCarState(out[0], out[1], out[2], out[3], st.idm_const)
+                pre = PaceCarState(out[7], out[8], out[9], out[3], st.idm_const) if keep_pre_reset else None
+                return new, StepOut.unpack(out[4], out[5], out[6]), pre
             except Exception as exc:  # no C++ compiler, unsupported op, ...: run eagerly from now on
                 self.compile_failed = True
                 warnings.warn(
@@ -147,6 +181,13 @@ class PaceCarKernel:
                 )
         new, res_f, res_i, flags, pre = self._step(st, action, reset_lane, noise, keep_pre_reset)
         return new, StepOut.unpack(res_f, res_i, flags), pre
+
+    def _step_flat(self, pos, kin, ints, idm_table, action, reset_lane, noise, keep_pre_reset: bool) -> tuple:
+        """:meth:`_step` on plain tensors (what gets compiled: no objects to rebuild around the graph)."""
+        st = PaceCarState(pos, kin, ints, idm_table, self.layout.idm_const)
+        new, res_f, res_i, flags, pre = self._step(st, action, reset_lane, noise, keep_pre_reset)
+        out = (new.pos, new.kin, new.ints, new.idm_table, res_f, res_i, flags)
+        return out + ((pre.pos, pre.kin, pre.ints) if pre is not None else ())
 
     def _step(
         self,
@@ -202,9 +243,9 @@ class PaceCarKernel:
         new.kin = torch.cat([new.kin[:, :-1], ep_ret[:, None]], dim=1)
         # 6. same-step autoreset.
         pre = new if keep_pre_reset else None
-        fresh = layout.initial_state(reset_lane, noise, v.dtype)
+        fresh, fresh_obs = self.fresh(reset_lane, noise, v.dtype)
         new = new.where(done, fresh)
-        obs = torch.where(done[:, None], self.observe(fresh), final_obs)
+        obs = torch.where(done[:, None], fresh_obs, final_obs)
         res_f = torch.cat([obs, final_obs, reward[:, None], ep_ret[:, None]], dim=1)
         res_i = torch.stack([cause, t], dim=1)
         flags = torch.stack([terminated, truncated], dim=1)
