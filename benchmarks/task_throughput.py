@@ -11,6 +11,7 @@ and noisy, so compare tasks within one run.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from pathlib import Path
@@ -78,7 +79,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     dtype = torch.float64 if args.float64 else torch.float32
     print(f"window {args.steps} steps x {args.envs} envs, {dtype}, torch threads {args.threads}", end="")
-    print(f", median of {args.repeats} windows")
+    print(f", median of {args.repeats} windows; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"{'task':<28} {'fwd env-steps/s':>16} {'fwd+bwd env-steps/s':>20}")
     for spec in args.tasks or default_tasks():
         kw = {}
