@@ -16,7 +16,6 @@ Order of one step (the reference simulator's order, notes/reference.md sec. C5):
 
 from __future__ import annotations
 
-import types
 import warnings
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ import torch
 
 from .bicycle import bicycle_step, scale_action, world_velocity
 from .idm import IDMParams, idm_acceleration
+from .pacecar_compile import CompiledStep
 from .pacecar_layout import PaceCarLayout
 from .pacecar_rules import CAUSE, PaceCarRules, observation, speed_reward, termination_cause
 from .pacecar_state import IDM_FIELDS, PaceCarState
@@ -32,6 +32,10 @@ from .sim import SimState, TrafficSim
 COMPILE_OPTIONS = {"cpp.vec_isa_ok": False, "cpp_wrapper": True}
 """Inductor options for the compiled step. Rows of ~11 vehicles are shorter than a SIMD vector, so the
 scalar C++ code is faster here than the masked vector code (measured: 64 vs 80 us per no-grad step)."""
+
+
+def _state_tensors(st: PaceCarState) -> tuple:
+    return st.pos, st.kin, st.ints, st.idm_table
 
 
 def _slice_idm(p: IDMParams, cols: slice) -> IDMParams:
@@ -118,14 +122,18 @@ class PaceCarKernel:
         return observation(wx, wy, vx, vy, st.v.dtype)
 
     def fresh(
-        self, reset_lane: torch.Tensor, noise: torch.Tensor | None, dtype: torch.dtype
+        self,
+        reset_lane: torch.Tensor,
+        noise: torch.Tensor | None,
+        dtype: torch.dtype,
+        table: tuple[PaceCarState, torch.Tensor] | None = None,
     ) -> tuple[PaceCarState, torch.Tensor]:
-        """Initial states and their observations for start lanes ``reset_lane`` (gathered from a per-lane table
-        when the reset is deterministic given the lane, as in the paper)."""
-        if noise is not None or self.layout.noise_channels:
+        """Initial states and their observations for start lanes ``reset_lane``: gathered from ``table`` (every
+        lane's initial state and observation) when the reset is deterministic given the lane, as in the paper."""
+        if table is None:
             st = self.layout.initial_state(reset_lane, noise, dtype)
             return st, self.observe(st)
-        st, obs = self._fresh_table(dtype)
+        st, obs = table
         idm_table = None if st.idm_table is None else st.idm_table[reset_lane]
         fresh = PaceCarState(st.pos[reset_lane], st.kin[reset_lane], st.ints[reset_lane], idm_table, st.idm_const)
         return fresh, obs[reset_lane]
@@ -157,18 +165,15 @@ class PaceCarKernel:
         ``compiled=True`` runs the step through ``torch.compile`` (one graph per autograd mode, compiled
         lazily and cached by inductor on disk); if compiling fails the kernel warns once and stays eager.
         """
+        dtype = st.kin.dtype
+        table = None if (noise is not None or self.layout.noise_channels) else self._fresh_table(dtype)
         if compiled and not self.compile_failed:
-            self._fresh_table(st.kin.dtype)  # build outside the traced function
-            if self._compiled is None:
-                # A private copy of the code object gives this kernel its own torch.compile cache (and its own
-                # recompile limit), so several tasks in one process never evict each other's graphs.
-                fn = PaceCarKernel._step_flat
-                own = types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__)
-                self._compiled = torch.compile(
-                    types.MethodType(own, self), fullgraph=True, dynamic=False, options=COMPILE_OPTIONS
-                )
             try:
-                out = self._compiled(st.pos, st.kin, st.ints, st.idm_table, action, reset_lane, noise, keep_pre_reset)
+                if self._compiled is None:
+                    self._compiled = CompiledStep(self._step_flat, COMPILE_OPTIONS)
+                tabs = (None,) * 5 if table is None else (*_state_tensors(table[0]), table[1])
+                args = (*_state_tensors(st), action, reset_lane, noise, *tabs)
+                out = self._compiled(args, (keep_pre_reset,))
                 new = PaceCarState(out[0], out[1], out[2], out[3], st.idm_const)
                 pre = PaceCarState(out[7], out[8], out[9], out[3], st.idm_const) if keep_pre_reset else None
                 return new, StepOut.unpack(out[4], out[5], out[6]), pre
@@ -179,13 +184,17 @@ class PaceCarKernel:
                     "running eagerly",
                     stacklevel=2,
                 )
-        new, res_f, res_i, flags, pre = self._step(st, action, reset_lane, noise, keep_pre_reset)
+        new, res_f, res_i, flags, pre = self._step(st, action, reset_lane, noise, keep_pre_reset, table)
         return new, StepOut.unpack(res_f, res_i, flags), pre
 
-    def _step_flat(self, pos, kin, ints, idm_table, action, reset_lane, noise, keep_pre_reset: bool) -> tuple:
-        """:meth:`_step` on plain tensors (what gets compiled: no objects to rebuild around the graph)."""
-        st = PaceCarState(pos, kin, ints, idm_table, self.layout.idm_const)
-        new, res_f, res_i, flags, pre = self._step(st, action, reset_lane, noise, keep_pre_reset)
+    def _step_flat(
+        self, pos, kin, ints, idm_table, action, reset_lane, noise, t_pos, t_kin, t_ints, t_idm, t_obs, keep_pre_reset
+    ) -> tuple:
+        """:meth:`_step` on plain tensors (what gets compiled: every tensor is an argument, nothing to rebuild)."""
+        const = self.layout.idm_const
+        st = PaceCarState(pos, kin, ints, idm_table, const)
+        table = None if t_pos is None else (PaceCarState(t_pos, t_kin, t_ints, t_idm, const), t_obs)
+        new, res_f, res_i, flags, pre = self._step(st, action, reset_lane, noise, keep_pre_reset, table)
         out = (new.pos, new.kin, new.ints, new.idm_table, res_f, res_i, flags)
         return out + ((pre.pos, pre.kin, pre.ints) if pre is not None else ())
 
@@ -196,6 +205,7 @@ class PaceCarKernel:
         reset_lane: torch.Tensor,
         noise: torch.Tensor | None,
         keep_pre_reset: bool = False,
+        table: tuple[PaceCarState, torch.Tensor] | None = None,
     ) -> tuple[PaceCarState, torch.Tensor, torch.Tensor, torch.Tensor, PaceCarState | None]:
         """The pure step. Returns the new state, packed outputs (few tensors keep a compiled call cheap) and
         the pre-reset state when asked: res_f ``[B, 2 D + 2]`` = obs | final_obs | reward | episode return,
@@ -243,7 +253,7 @@ class PaceCarKernel:
         new.kin = torch.cat([new.kin[:, :-1], ep_ret[:, None]], dim=1)
         # 6. same-step autoreset.
         pre = new if keep_pre_reset else None
-        fresh, fresh_obs = self.fresh(reset_lane, noise, v.dtype)
+        fresh, fresh_obs = self.fresh(reset_lane, noise, v.dtype, table)
         new = new.where(done, fresh)
         obs = torch.where(done[:, None], fresh_obs, final_obs)
         res_f = torch.cat([obs, final_obs, reward[:, None], ep_ret[:, None]], dim=1)

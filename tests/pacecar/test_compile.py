@@ -5,6 +5,8 @@ import torch
 
 import difftraffic.pacecar as pacecar
 from difftraffic.pacecar import PaceCarEnv, resolve_compile
+from difftraffic.pacecar_compile import CompiledStep
+from difftraffic.pacecar_kernel import COMPILE_OPTIONS
 from difftraffic.pacecar_layout import PaceCarConfig
 
 
@@ -37,9 +39,36 @@ def test_compiled_step_matches_eager():
     env = PaceCarEnv(cfg, num_envs=3, dtype=torch.float64, seed=7, compile=True)
     compiled = rollout(env, 60, 4)
     assert env.kernel._compiled is not None and not env.kernel.compile_failed
+    assert env.kernel._compiled.direct_calls > 0  # the captured graphs were called without dynamo
     assert torch.allclose(compiled[0], eager[0], rtol=1e-12, atol=1e-10)  # same terminations, same values
     assert torch.allclose(compiled[1], eager[1], rtol=1e-10, atol=1e-12)
     assert eager[1].abs().sum() > 0
+
+
+def test_compiled_step_helper_direct_path_and_fallback():
+    scale = torch.tensor([2.0, 3.0], dtype=torch.float64)
+
+    def pure(x, y):
+        return x * y + 1.0, None, (x - y).sum(dim=1)
+
+    def lifts_a_constant(x, y):  # `scale` becomes a graph input the caller never passes: no direct path
+        return (x * scale, y)
+
+    for fn, direct in ((pure, True), (lifts_a_constant, False)):
+        step = CompiledStep(fn, COMPILE_OPTIONS)
+        x = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64, requires_grad=True)
+        y = torch.tensor([[0.5, 0.25], [1.0, 2.0]], dtype=torch.float64)
+        for _ in range(3):
+            got = step((x, y))
+            want = fn(x, y)
+            assert len(got) == len(want)
+            for g, w in zip(got, want):
+                assert (g is None and w is None) or torch.equal(g, w)
+        (grad,) = torch.autograd.grad(got[0].sum() + (got[2].sum() if direct else 0.0), x)
+        assert torch.equal(grad, y + 1.0) if direct else torch.equal(grad, scale.expand(2, 2))
+        with torch.no_grad():
+            assert not step((x, y))[0].requires_grad
+        assert (step.direct_calls > 0) == direct
 
 
 def test_failed_compile_warns_once_and_runs_eagerly(monkeypatch):
