@@ -1,5 +1,6 @@
 """One pace-car step against hand-computed values, float64 gradchecks, and where the gradient flows."""
 
+import dataclasses
 import math
 
 import pytest
@@ -129,3 +130,37 @@ def test_lane_change_cuts_the_gradient():
     assert g0[0] is not None and g0[0].abs().sum() > 0  # it followed the pace car in step 2
     assert g0[1] is None or g0[1].abs().sum() == 0  # a2 acts after the lane change: no flow
     assert g1[1] is not None and g1[1].abs().sum() > 0  # the new follower feels a2 through step 3
+
+
+def test_pace_car_on_a_multi_lane_ring():
+    from difftraffic.pacecar_rules import PaceCarRules
+    from difftraffic.road import Road
+
+    road = Road(num_lanes=2, length=300.0, ring=True, lane_width=4.0)
+    cfg = PaceCarConfig.paper(2, 6, rules=PaceCarRules(behind=False, too_far_distance=None))
+    cfg = dataclasses.replace(cfg, road=road, name="ring-pace")
+    env = PaceCarEnv(cfg, num_envs=2, dtype=torch.float64, seed=0, compile=False)
+    obs = env.reset()
+    rs = env.render_state()
+    radius = 300.0 / (2 * math.pi) + 4.0 * rs["lane"].double()
+    assert torch.allclose(torch.hypot(rs["x"], rs["y"]), radius)  # everyone sits on its lane's circle
+    assert rs["s"][:, 1:].tolist() == [[0.0, 10.0, 20.0] * 2] * 2
+    lane = rs["lane"][:, 0]
+    # drive the pace car around the curve: steer so that the heading rate is v / R of its lane
+    r_lane = 300.0 / (2 * math.pi) + 4.0 * lane.double()
+    steer = torch.atan(2.0 * torch.tan(torch.asin(2.5 / r_lane)))
+    actions = []
+    for _ in range(30):
+        a = torch.stack([steer / cfg.max_steer, torch.full_like(steer, 0.2)], dim=1).requires_grad_(True)
+        actions.append(a)
+        obs, reward, terminated, truncated, info = env.step(a)
+        assert not terminated.any() and torch.isfinite(obs).all()
+    assert (env.state.lane[:, 0] == lane).all()  # still in its lane after 30 steps on the curve
+    v = env.state.v
+    for b in range(2):
+        followers = (env.state.lane[b, 1:] == lane[b]).nonzero().flatten() + 1
+        others = (env.state.lane[b, 1:] != lane[b]).nonzero().flatten() + 1
+        g = torch.autograd.grad(v[b, followers].sum(), actions, retain_graph=True)
+        assert sum(float(x[b].abs().sum()) for x in g) > 0
+        g = torch.autograd.grad(v[b, others].sum(), actions, retain_graph=True, allow_unused=True)
+        assert all(x is None or float(x[b].abs().sum()) == 0.0 for x in g)
