@@ -283,6 +283,11 @@ def _add_plot(sub) -> None:
         help="learning-curve y axis: log plots -return on a log scale (for negative returns such as "
         "the function tasks); auto = log when all returns are <= 0 and span > 3 decades (default: auto)",
     )
+    p.add_argument(
+        "--no-eval",
+        action="store_true",
+        help="leave out the deterministic-evaluation markers (default: drawn from eval.csv)",
+    )
     p.add_argument("--show", action="store_true", help="also open the figures in a window (needs a display)")
     p.set_defaults(func=_plot)
 

@@ -1,7 +1,8 @@
 """``difftraffic plot RUN...``: learning curves and learner diagnostics as PNG files (matplotlib).
 
 * ``learning_curves.png``: one axes per task, one curve per learner; with several runs (seeds) of the same
-  task × learner, the mean and a ±1 std band. y = the running mean of the last 100 episode returns.
+  task × learner, the mean and a ±1 std band. y = the running mean of the last 100 episode returns; dotted
+  markers show the deterministic-policy evaluations of eval.csv (mean over the runs).
 * ``gippo_<task>.png``: GI-PPO's α (log scale), R_α, the estimated det(I + αH) (min/mean/max, with the
   1 ± δ band) and the out-of-range ratio (paper Fig. 6), one line per seed.
 * ``lrp_<task>.png``: LR+RP's k_LR (and the LR/RP gradient variances when logged).
@@ -39,6 +40,7 @@ class RunData:
     seed: int
     config: dict[str, Any]
     columns: dict[str, np.ndarray] = field(default_factory=dict)
+    evals: dict[int, float] = field(default_factory=dict)  # epoch -> deterministic eval return (periodic/final)
 
     def col(self, *names: str) -> np.ndarray | None:
         """The first existing column among ``names`` (exact, then by the part after the last '/')."""
@@ -69,6 +71,11 @@ def load_run(path: str | os.PathLike) -> RunData:
             continue
     if "episode_return" not in columns or "epoch" not in columns:
         raise UserError(f"{run.progress}: not a difftraffic progress log (no epoch/episode_return columns)")
+    evals = {}
+    if run.eval.is_file():
+        for r in read_csv(run.eval)[1]:
+            if r.get("policy") != "best" and r.get("epoch") and r.get("return_mean"):
+                evals[int(r["epoch"])] = parse_value(r["return_mean"])
     return RunData(
         run.path,
         str(cfg.get("task_name", cfg.get("task"))),
@@ -76,7 +83,20 @@ def load_run(path: str | os.PathLike) -> RunData:
         int(cfg.get("seed", 0)),
         cfg,
         columns,
+        evals,
     )
+
+
+def eval_points(group: list[RunData], xcol: str) -> tuple[np.ndarray, np.ndarray]:
+    """x positions and mean deterministic-eval returns at the epochs every run of ``group`` evaluated."""
+    epochs = sorted(set.intersection(*(set(r.evals) for r in group))) if group else []
+    xs, ys = [], []
+    for e in epochs:
+        at = [r.columns[xcol][e - 1] for r in group if 0 < e <= len(r.columns[xcol])]
+        if len(at) == len(group):
+            xs.append(float(np.mean(at)))
+            ys.append(float(np.mean([r.evals[e] for r in group])))
+    return np.array(xs), np.array(ys)
 
 
 def mean_std(curves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -128,7 +148,7 @@ def _setup_matplotlib(show: bool):
     return plt, show and has_display
 
 
-def plot_learning_curves(runs: list[RunData], out: Path, plt, x: str, yscale: str) -> Path:
+def plot_learning_curves(runs: list[RunData], out: Path, plt, x: str, yscale: str, evals: bool = True) -> Path:
     by_task: dict[str, dict[str, list[RunData]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
         by_task[r.task][r.learner].append(r)
@@ -153,6 +173,13 @@ def plot_learning_curves(runs: list[RunData], out: Path, plt, x: str, yscale: st
                 if regret:  # keep the band inside the log axis
                     lo = np.where(lo > 0, lo, mean * 0.1)
                 ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, lw=0)
+            ex, ey = eval_points(group, xcol) if evals else (np.array([]), np.array([]))
+            if regret:
+                keep = ey < 0
+                ex, ey = ex[keep], -ey[keep]
+            if ex.size:
+                ax.plot(ex, ey, ls=":", marker="o", ms=3.5, lw=1.0, color=line.get_color(),
+                        label=f"{learner} eval (deterministic)")  # fmt: skip
         if regret:
             ax.set_yscale("log")
             ax.set_ylabel("−return (log scale, lower is better)")
@@ -276,7 +303,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     plt, showing = _setup_matplotlib(args.show)
     if args.show and not showing:
         print("difftraffic: plot: no display found; writing PNG files only", file=sys.stderr)
-    written = [plot_learning_curves(runs, out, plt, args.x, args.yscale)]
+    written = [plot_learning_curves(runs, out, plt, args.x, args.yscale, evals=not args.no_eval)]
     by_task: dict[str, list[RunData]] = defaultdict(list)
     for r in runs:
         by_task[r.task].append(r)

@@ -347,8 +347,13 @@ def print_summary(trainer: Trainer, status: str, session_s: float, resume_cmd: s
             f"  eval (final)   {fmt_num(final['return_mean'])} ± {fmt_num(final['return_std'], 3)} over "
             f"{final['episodes']} episodes, deterministic policy"
         )
-    if best_eval:
-        lines.append(f"  eval (best.pt) {fmt_num(best_eval['return_mean'])} ± {fmt_num(best_eval['return_std'], 3)}")
+    if best_eval and final and best_eval["epoch"] == learner.epoch:
+        lines.append("  eval (best.pt) the same (the best epoch is the last one)")
+    elif best_eval:
+        lines.append(
+            f"  eval (best.pt) {fmt_num(best_eval['return_mean'])} ± {fmt_num(best_eval['return_std'], 3)} "
+            f"(epoch {best_eval['epoch']})"
+        )
     ckpts = [n for n in ("latest", "best") if run.checkpoint(n).exists()]
     names = ckpts[0] if len(ckpts) == 1 else "{" + ",".join(ckpts) + "}"
     files = ["config.yaml", "progress.csv", "eval.csv", f"checkpoints/{names}.pt"]
