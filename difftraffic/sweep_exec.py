@@ -37,12 +37,27 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(Exception):
-            import ctypes
+def _load_prctl():
+    """libc's prctl, resolved here in the parent: the child (between fork and exec) must not load libraries."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
 
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        fn = ctypes.CDLL(None, use_errno=True).prctl
+        fn.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong)
+        return fn
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec: a single system call
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
 
 
 def start_process(args: list[str], log: str | Path, cwd: str | None) -> subprocess.Popen:
@@ -62,7 +77,7 @@ def start_process(args: list[str], log: str | Path, cwd: str | None) -> subproce
             cwd=cwd if cwd and os.path.isdir(cwd) else None,
             env=_child_env(),
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl
+            preexec_fn=_die_with_parent if _PRCTL is not None else None,
         )
 
 
