@@ -27,7 +27,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -260,31 +259,9 @@ def _write_text(path: Path, text: str) -> Path:
     return publish(path)
 
 
-def add_aggregate_flags(p: Any, experiment: bool = True) -> None:
-    """``--experiment`` (unless ``experiment=False``), ``--results-dir`` and ``--x``."""
-    if experiment:
-        p.add_argument(
-            "--experiment",
-            metavar="NAME",
-            help="experiment name for the rows (default: the sweep's, from DIR/sweep.yaml: the preset name)",
-        )
-    p.add_argument(
-        "--results-dir",
-        default=str(DEFAULT_RESULTS_DIR),
-        metavar="DIR",
-        help="where summary.csv, the tables and figures go (default: docs/results)",
-    )
-    p.add_argument(
-        "--x",
-        choices=("epoch", "steps"),
-        default="epoch",
-        help="learning-curve x axis: training epochs or env steps (default: epoch)",
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m difftraffic.results DIR...``: aggregate sweeps; returns the exit code."""
-    from .sweep import SweepParser
+    from .sweep import SweepParser, add_aggregate_flags
 
     p = SweepParser(
         prog="python -m difftraffic.results",

@@ -144,9 +144,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="instead of running: aggregate these sweep directories into --results-dir",
     )
-    from .results import add_aggregate_flags
-
     add_aggregate_flags(g, experiment=False)
+
+
+def add_aggregate_flags(p: Any, experiment: bool = True) -> None:
+    """``--experiment`` (unless ``experiment=False``), ``--results-dir`` and ``--x``."""
+    if experiment:
+        p.add_argument(
+            "--experiment",
+            metavar="NAME",
+            help="experiment name for the rows (default: the sweep's, from DIR/sweep.yaml: the preset name)",
+        )
+    p.add_argument(
+        "--results-dir",
+        default="docs/results",
+        metavar="DIR",
+        help="where summary.csv, the tables and figures go (default: docs/results)",
+    )
+    p.add_argument(
+        "--x",
+        choices=("epoch", "steps"),
+        default="epoch",
+        help="learning-curve x axis: training epochs or env steps (default: epoch)",
+    )
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
