@@ -10,37 +10,28 @@ for W = ``grad_window``: which vehicles the controlled car's last W actions reac
 (in the pace-car task: the pace car itself and the cars behind it in its lane; lane changes cut
 the flow, since lane membership is discrete).
 
-How: the window must slide, but autograd graphs can only be cut at whole steps. Two copies of the
-env run the same trajectory with the same action tensors; copy A cuts its graph (``detach``)
-every 2W steps starting at 0, copy B every 2W steps starting at W. For frame t the copy whose
-last cut is at most t - W holds the whole window in a graph of at most 2W steps, and one
-vector-Jacobian product per vehicle (batched over vehicles with ``is_grads_batched``) gives
-grad[t]. Cost per recorded step: two env steps plus a backward through <= 2W steps for N
-vehicles (see docs/scenarios.md for measured figures); ``grad_window=0`` skips it.
+How: forward-mode autodiff on tangent replicas. A twin env holds R = W * act_dim copies of every
+env; replica (slot k, component c) carries the tangent d state / d a_{t'}[c] of the action a_{t'}
+that entered slot k = t' mod W. Each step, the slot of the action that leaves the window is zeroed
+and reused for the new action (tangent e_c), and one forward pass with dual numbers through the
+twin gives d speed(t) / d every action in the window; the norm over replicas is grad[t]. Exact
+(no truncation beyond the window, no finite differences) and linear in the episode length: one
+batched dual step per recorded step. Replicas follow the recorded env bit-exactly (the ring-wave
+env's acceleration noise is replayed) until an env's first episode ends, after which its frames are
+not recorded. ``grad_window=0`` skips all of it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
 import torch
+import torch.autograd.forward_ad as fwad
 
 from .env import DiffEnv
 from .record import TERMINATION_CAUSES, Episode
-
-
-def _clone_env(env: DiffEnv) -> DiffEnv:
-    """A second env of the same task in the same state (eager step, same RNG)."""
-    from .pacecar import PaceCarEnv
-
-    kw = {"num_envs": env.num_envs, "device": env.device, "dtype": env.dtype, "seed": 0}
-    if isinstance(env, PaceCarEnv):
-        kw["compile"] = False
-    twin = type(env)(env.config, **kw)
-    twin.reset()
-    twin.load_state_dict(env.state_dict())
-    return twin
 
 
 def _frame(render: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -51,31 +42,64 @@ def _frame(render: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     return out
 
 
-def _window_grad(speeds: torch.Tensor, window: list[torch.Tensor], batched: bool) -> tuple[torch.Tensor, bool]:
-    """``[B, N]`` norms of d speeds[:, i] / d window actions (per env); returns (grad, batched still usable)."""
-    b, n = speeds.shape
-    if not speeds.requires_grad or not window:
-        return torch.zeros(b, n, dtype=torch.float64), batched
-    if batched:
-        eye = torch.eye(n, dtype=speeds.dtype, device=speeds.device)[:, None, :].expand(n, b, n)
-        try:
-            grads = torch.autograd.grad(
-                speeds, window, grad_outputs=eye, retain_graph=True, allow_unused=True, is_grads_batched=True
-            )
-            total = torch.zeros(n, b, dtype=torch.float64, device=speeds.device)
-            for g in grads:
-                if g is not None:
-                    total = total + (g.double() ** 2).sum(dim=-1)
-            return total.sqrt().T.cpu(), True
-        except RuntimeError:
-            batched = False  # some backward lacks a vmap rule: one backward per vehicle from now on
-    out = torch.zeros(b, n, dtype=torch.float64)
-    for i in range(n):
-        grads = torch.autograd.grad(speeds[:, i].sum(), window, retain_graph=True, allow_unused=True)
-        sq = sum((g.double() ** 2).sum(dim=-1) for g in grads if g is not None)
-        if isinstance(sq, torch.Tensor):
-            out[:, i] = sq.sqrt().cpu()
-    return out, batched
+def _float_fields(state) -> list[str]:
+    return [
+        f.name
+        for f in dataclasses.fields(state)
+        if isinstance(getattr(state, f.name), torch.Tensor) and getattr(state, f.name).is_floating_point()
+    ]
+
+
+class _TangentTwin:
+    """R replicas of every env of ``env`` carrying forward-mode tangents w.r.t. the last W actions."""
+
+    def __init__(self, env: DiffEnv, window: int):
+        from .pacecar import PaceCarEnv
+
+        self.w, self.a = window, env.act_dim
+        self.r = window * env.act_dim
+        self.b = env.num_envs
+        kw = {"num_envs": self.b * self.r, "device": env.device, "dtype": env.dtype, "seed": 0}
+        if isinstance(env, PaceCarEnv):
+            kw["compile"] = False
+        self.env = type(env)(env.config, **kw)
+        self.env.reset()
+        src = env.state
+        tiled = {}
+        for f in dataclasses.fields(src):
+            val = getattr(src, f.name)
+            if isinstance(val, torch.Tensor):
+                val = val.detach().repeat(self.r, *([1] * (val.dim() - 1)))  # replica-major: row r * B + b
+            tiled[f.name] = val
+        self.env.state = type(src)(**tiled)
+        self.env.record_pre_reset = True
+        self.source = env
+
+    def step(self, action: torch.Tensor, t: int) -> torch.Tensor:
+        """Advance with ``action`` ``[B, A]`` (entering slot t mod W); returns grad ``[B, N]`` (float64, CPU)."""
+        slot = t % self.w
+        state = self.env.state
+        for name in _float_fields(state):
+            primal, tangent = fwad.unpack_dual(getattr(state, name))
+            if tangent is None:
+                tangent = torch.zeros(primal.shape, dtype=primal.dtype, device=primal.device)
+            else:
+                tangent = tangent.clone(memory_format=torch.contiguous_format)
+            tangent.view(self.r, self.b, *primal.shape[1:])[slot * self.a : (slot + 1) * self.a] = 0.0
+            setattr(state, name, fwad.make_dual(primal, tangent))
+        primal = action.detach().repeat(self.r, 1)
+        tangent = torch.zeros(self.r, self.b, self.a, dtype=primal.dtype, device=primal.device)
+        for c in range(self.a):
+            tangent[slot * self.a + c, :, c] = 1.0
+        noise = getattr(self.source, "last_noise", None)
+        if noise is not None:  # stochastic dynamics: replay the recorded env's noise in every replica
+            self.env.forced_noise = noise.detach().repeat(self.r, 1)
+        self.env.step(fwad.make_dual(primal, tangent.view(self.r * self.b, self.a)))
+        _, dv = fwad.unpack_dual(self.env.speeds(pre_reset=True))
+        if dv is None:
+            return torch.zeros(self.b, self.env.num_vehicles, dtype=torch.float64)
+        dv = dv.detach().double().view(self.r, self.b, -1)
+        return torch.sqrt((dv * dv).sum(dim=0)).cpu()
 
 
 def record_episode(
@@ -96,59 +120,40 @@ def record_episode(
     w = int(grad_window)
     if w < 0:
         raise ValueError(f"grad_window must be >= 0, got {grad_window}")
-    obs = env.reset(seed=seed)
-    env.record_pre_reset = True
     compile_mode = getattr(env, "compile", None)
     if compile_mode is not None:
-        env.compile = False  # both copies must follow bit-identical (eager) trajectories
-    twin = _clone_env(env) if w > 0 else None
-    if twin is not None:
-        twin.record_pre_reset = True
+        env.compile = False  # the tangent twin is eager: keep both bit-identical
+    obs = env.reset(seed=seed)
+    env.record_pre_reset = True
     b, n = env.num_envs, env.num_vehicles
     frames = [_frame(env.render_state())]
     grads = [np.zeros((b, n), dtype=np.float32)]
     rewards, valid = [], [np.ones(b, dtype=bool)]
     ended = np.zeros(b, dtype=bool)
     termination = np.zeros(b, dtype=np.int8)
-    actions: list[torch.Tensor] = []
-    batched = True
     try:
-        for t in range(steps):
-            if w > 0:
-                # copy A cuts its graph before steps 0, 2W, 4W...; copy B before steps W, 3W, ...
-                if t % (2 * w) == 0:
-                    env.detach()
-                if t % (2 * w) == w:
-                    twin.detach()
-            with torch.no_grad():
+        with fwad.dual_level(), torch.no_grad():
+            twin = _TangentTwin(env, w) if w > 0 else None
+            for t in range(steps):
                 action = policy(obs.detach())
-            action = torch.as_tensor(action, device=env.device, dtype=env.dtype).detach().clone()
-            action.requires_grad_(w > 0)
-            actions.append(action)
-            obs, reward, terminated, truncated, info = env.step(action)
-            if twin is not None:
-                twin.step(action)
-            frames.append(_frame(env.render_state(pre_reset=True)))
-            f = t + 1
-            if w > 0:
-                # the latest graph cut at or before f - W is at W * k; even k: copy A, odd k: copy B
-                k = max(0, f - w) // w
-                source = env if k % 2 == 0 else twin
-                window = actions[max(0, f - w) : f]
-                g, batched = _window_grad(source.speeds(pre_reset=True), window, batched)
-                g[torch.as_tensor(ended)] = 0.0
-                grads.append(g.to(torch.float32).numpy())
-            r = reward.detach().cpu().to(torch.float32).numpy().copy()
-            r[ended] = 0.0
-            rewards.append(r)
-            done = (terminated | truncated).cpu().numpy()
-            cause = info["termination"].cpu().numpy()
-            newly = done & ~ended
-            termination[newly] = cause[newly].astype(np.int8)
-            valid.append(~ended)
-            ended |= done
-            if ended.all():
-                break
+                action = torch.as_tensor(action, device=env.device, dtype=env.dtype).detach()
+                obs, reward, terminated, truncated, info = env.step(action)
+                frames.append(_frame(env.render_state(pre_reset=True)))
+                if twin is not None:
+                    g = twin.step(action, t)
+                    g[torch.as_tensor(ended)] = 0.0
+                    grads.append(g.to(torch.float32).numpy())
+                r = reward.detach().cpu().to(torch.float32).numpy().copy()
+                r[ended] = 0.0
+                rewards.append(r)
+                done = (terminated | truncated).cpu().numpy()
+                cause = info["termination"].cpu().numpy()
+                newly = done & ~ended
+                termination[newly] = cause[newly].astype(np.int8)
+                valid.append(~ended)
+                ended |= done
+                if ended.all():
+                    break
     finally:
         env.record_pre_reset = False
         env.pre_reset_state = None

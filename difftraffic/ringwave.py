@@ -171,6 +171,8 @@ class RingWaveEnv(DiffEnv):
         self.state: RingState | None = None
         self.record_pre_reset = False
         self.pre_reset_state: RingState | None = None
+        self.last_noise: torch.Tensor | None = None  # the noise of the last step
+        self.forced_noise: torch.Tensor | None = None
 
     @property
     def name(self) -> str:
@@ -255,8 +257,13 @@ class RingWaveEnv(DiffEnv):
         return self.observe(self.state)
 
     def _next_noise(self) -> torch.Tensor | None:
+        """This step's human acceleration noise ``[B, N]`` (m/s^2); ``forced_noise`` (set by the recorder's
+        tangent twin) replaces one draw."""
         if not self.has_noise:
             return None
+        if self.forced_noise is not None:
+            self.last_noise, self.forced_noise = self.forced_noise, None
+            return self.last_noise
         if self._chunk_pos >= NOISE_CHUNK:
             self._chunk_rng = rng_state(self.gen)
             shape = (NOISE_CHUNK, self.num_envs, self.num_vehicles)
@@ -264,7 +271,8 @@ class RingWaveEnv(DiffEnv):
             self._chunk_pos = 0
         i = self._chunk_pos
         self._chunk_pos += 1
-        return self._noise[i] * self.noise_std
+        self.last_noise = self._noise[i] * self.noise_std
+        return self.last_noise
 
     # ------------------------------------------------------------- DiffEnv
     def step(self, action: torch.Tensor) -> StepResult:

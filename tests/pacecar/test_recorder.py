@@ -120,3 +120,32 @@ def test_bad_arguments():
         record_episode(make(), accelerate, steps=0)
     with pytest.raises(ValueError, match="grad_window must be >= 0"):
         record_episode(make(), accelerate, steps=3, grad_window=-1)
+
+
+def test_ring_wave_gradient_map_replays_the_noise():
+    cfg = RingWaveConfig(warmup_steps=30, episode_length=50)
+    w, f = 4, 9
+    env = RingWaveEnv(cfg, num_envs=2, dtype=torch.float64, seed=5)
+
+    def policy(obs):
+        return torch.full((obs.shape[0], 1), -0.7, dtype=obs.dtype)
+
+    ep = record_episode(env, policy, steps=f, grad_window=w)
+    ref = RingWaveEnv(cfg, num_envs=2, dtype=torch.float64, seed=5)
+    obs = ref.reset()
+    for _ in range(f - w):
+        obs, *_ = ref.step(policy(obs))
+    ref.detach()
+    acts = [policy(obs).requires_grad_(True)]
+    for k in range(w):
+        obs, *_ = ref.step(acts[-1])
+        if k < w - 1:
+            acts.append(policy(obs).requires_grad_(True))
+    assert torch.allclose(torch.as_tensor(ep.speed[f]).double(), ref.state.v.float().double(), atol=1e-5)
+    v = ref.state.v
+    for i in (0, 21, 20, 19, 5):
+        grads = torch.autograd.grad(v[:, i].sum(), acts, retain_graph=True, allow_unused=True)
+        sq = sum((g**2).sum(dim=1) for g in grads if g is not None)
+        direct = torch.sqrt(sq) if isinstance(sq, torch.Tensor) else torch.zeros(2, dtype=torch.float64)
+        assert ep.grad[f, :, i] == pytest.approx(direct.numpy(), rel=1e-5, abs=1e-12)
+    assert (ep.grad[f, :, 20] > 0).all() and (ep.grad[f, :, 5] == 0).all()
