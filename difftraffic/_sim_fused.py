@@ -60,7 +60,11 @@ def _compile(fn: Callable, static: tuple, args: tuple) -> Callable:
 
 
 def _run(fn: Callable, compiled: bool, static: tuple, args: tuple):
-    """Call ``fn(*static, *args)``, through a cached compiled specialisation when ``compiled``."""
+    """Call ``fn(*static, *args)``, through a cached compiled specialisation when ``compiled``.
+
+    Failures to compile (or of a new specialisation's first call) fall back to the eager kernels, with
+    one warning per device type; errors of later calls propagate.
+    """
     if not compiled or torch.compiler.is_compiling():
         return fn(*static, *args)
     device = next(t.device.type for t in args if isinstance(t, torch.Tensor))
@@ -68,23 +72,26 @@ def _run(fn: Callable, compiled: bool, static: tuple, args: tuple):
         return fn(*static, *args)
     key = (fn.__name__, static, _signature(args))
     cfn = _COMPILED.get(key)
-    try:
-        if cfn is None:
-            cfn = _COMPILED[key] = _compile(fn, static, args)
-        with torch.no_grad():
-            return tuple(cfn(*args))
-    except Exception as err:  # noqa: BLE001 - any compiler failure falls back to the eager kernels
-        _COMPILE_BROKEN.add(device)
-        _COMPILED.pop(key, None)
-        text = str(err).strip()
-        first_line = text.splitlines()[0] if text else type(err).__name__
-        warnings.warn(
-            f"difftraffic: compiling the fused step failed on {device} ({first_line[:200]}); "
-            "using the eager fused kernels",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return fn(*static, *args)
+    if cfn is None:
+        try:
+            cfn = _compile(fn, static, args)
+            with torch.no_grad():
+                out = tuple(cfn(*args))  # some backends finish compiling on the first call
+        except Exception as err:  # noqa: BLE001 - no C++ compiler, no triton, unsupported op, ...
+            _COMPILE_BROKEN.add(device)
+            text = str(err).strip()
+            first_line = text.splitlines()[0] if text else type(err).__name__
+            warnings.warn(
+                f"difftraffic: compiling the fused step failed on {device} ({first_line[:200]}); "
+                "using the eager fused kernels",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return fn(*static, *args)
+        _COMPILED[key] = cfn
+        return out
+    with torch.no_grad():
+        return tuple(cfn(*args))
 
 
 class _FusedStep(torch.autograd.Function):
