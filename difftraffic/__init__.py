@@ -3,9 +3,10 @@
 Cheap to import: no gymnasium, mujoco or pyglet. The public API:
 
     Road, IDMParams, TrafficSim, SimState         the standalone simulator
-    PaceCarEnv, make_env, load_scenario            the pace-car task and YAML scenarios
+    PaceCarEnv, PaceCarConfig, RingWaveEnv         the pace-car and ring wave-attenuation tasks
+    make_env, load_scenario, check_scenario        YAML scenarios (bundled names: "1lane" ... "10lane", "ring_wave")
     DiffEnv                                        the task interface every learner uses
-    Episode                                        recorded episodes for the viewer
+    Episode, record_episode                        recorded episodes for the viewer
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ _LAZY = {
     "make_env": "difftraffic.scenario",
     "load_scenario": "difftraffic.scenario",
     "ScenarioError": "difftraffic.scenario",
+    "check_scenario": "difftraffic.scenario",
+    "PaceCarConfig": "difftraffic.pacecar_layout",
+    "RingWaveEnv": "difftraffic.ringwave",
     "Episode": "difftraffic.record",
+    "record_episode": "difftraffic.recorder",
 }
 
 __all__ = ["DiffEnv", "IDMParams", "Road", "SimState", "TrafficSim", "Trajectory", *_LAZY]
