@@ -12,30 +12,18 @@ prints the commands; ``--fresh`` deletes the old demo run and trains again.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
 
 from .cli import main as cli_main
+from .progress import command_name
 from .rundir import RunDir
 
 SCENARIO = "2lane"
 """The paper's scenario B (2 lanes, 4 IDM cars): GI-PPO's biggest win over the baselines in the paper."""
 EPOCHS = 200
 """Measured to take a few minutes on 2 CPU cores and to raise the return visibly (see docs/cli.md)."""
-
-
-def _command() -> str:
-    """How to invoke ``difftraffic`` from this shell: the name if it is on PATH, else the venv's script."""
-    script = Path(sys.executable).parent / "difftraffic"
-    if not script.exists() or shutil.which("difftraffic") == str(script):
-        return "difftraffic"
-    try:
-        rel = os.path.relpath(script)
-    except ValueError:  # another drive on Windows
-        return str(script)
-    return str(script) if rel.startswith("..") else rel
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,15 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     code = cli_main(["plot", str(out)])
     if code != 0:
         return code
-    cmd = _command()
+    cmd = command_name()
     n = len(run.episode_files())
-    print(f"""
-Watch what the pace car learned ({n} recorded episodes, from before training to the end):
-  {cmd} view {out}                          # interactive viewer: space play, [ ] switch episodes, G gradient overlay
-  {cmd} view {out} --screenshot demo.png --frames 600   # no display: render 600 frames, save the last
-  {cmd} export {out} -o {out}/demo.gif      # animated GIF (or .mp4) of the latest episode
-  {cmd} plot {out}                          # learning curve and GI-PPO's alpha traces -> {out}/plots/
-  {cmd} eval {out}                          # deterministic evaluation of the best checkpoint""")
+    steps = [
+        (f"{cmd} view {out}", "interactive viewer: space plays, [ ] switch episodes, G gradient overlay"),
+        (f"{cmd} view {out} --screenshot demo.png --frames 600", "no display: render 600 frames, save the last"),
+        (f"{cmd} export {out} -o {out}/demo.gif", "animated GIF (or .mp4) of the final episode"),
+        (f"{cmd} plot {out}", f"learning curve and GI-PPO's alpha traces -> {out}/plots/"),
+        (f"{cmd} eval {out}", "deterministic evaluation of the best checkpoint"),
+    ]
+    width = max(len(c) for c, _ in steps)
+    print(f"\nWatch what the pace car learned ({n} recorded episodes, from before training to the end):")
+    for c, what in steps:
+        print(f"  {c:<{width}}  # {what}")
     return 0
 
 

@@ -128,17 +128,17 @@ def record(settings: dict[str, Any], learner: Any, path: Path, meta: dict[str, A
     return episode.save(path)
 
 
-def _recorded(run_eval_csv: Path, epoch: int, episodes: int, seed: int) -> dict[str, str] | None:
-    """The last eval.csv row for the policy after ``epoch`` with this episode count and seed."""
+def _recorded(run_eval_csv: Path, epoch: int, episodes: int, seed: int, best: bool) -> dict[str, str] | None:
+    """The eval.csv row for the policy after ``epoch`` with this episode count and seed (preferring the
+    'best' row for best.pt and a periodic/final row for latest.pt; they evaluate the same weights)."""
     from .csvlog import read_csv
 
     if not run_eval_csv.is_file():
         return None
     _, rows = read_csv(run_eval_csv)
-    for row in reversed(rows):
-        if int(row["epoch"]) == epoch and int(row["episodes"]) == episodes and int(row["seed"]) == seed:
-            return row
-    return None
+    same = [r for r in rows if int(r["epoch"]) == epoch and int(r["episodes"]) == episodes and int(r["seed"]) == seed]
+    preferred = [r for r in same if (r["policy"] == "best") == best]
+    return (preferred or same or [None])[-1]
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -173,7 +173,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"(deterministic policy, seed {seed}; min {fmt_num(result['return_min'])}, max "
         f"{fmt_num(result['return_max'])}, mean length {result['length_mean']:.1f} steps)"
     )
-    row = _recorded(run.eval, epoch, episodes, seed)
+    row = _recorded(run.eval, epoch, episodes, seed, best=args.checkpoint == "best")
     if row is not None:
         recorded = float(row["return_mean"])
         same = recorded == result["return_mean"]

@@ -9,10 +9,26 @@ every 30 s, and on the last epoch.
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
+
+
+def command_name() -> str:
+    """How the user should type ``difftraffic`` in this shell: the name when it is on PATH, else the path
+    of this interpreter's script (e.g. ``.venv/bin/difftraffic`` after ``make demo``)."""
+    script = Path(sys.executable).parent / "difftraffic"
+    if not script.exists() or shutil.which("difftraffic") == str(script):
+        return "difftraffic"
+    try:
+        rel = os.path.relpath(script)
+    except ValueError:  # another drive on Windows
+        return str(script)
+    return str(script) if rel.startswith("..") else rel
 
 
 def fmt_num(x: float | None, digits: int = 4) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .csvlog import CsvLog
-from .progress import ProgressLine, fmt_count, fmt_duration, fmt_num
+from .progress import ProgressLine, command_name, fmt_count, fmt_duration, fmt_num
 from .rundir import RunDir, load_checkpoint, removed_on_failure, save_checkpoint, write_config
 from .runplan import Plan, global_rng_state, plan_run
 from .runsetup import RESULT_KEYS
@@ -307,7 +307,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             trainer.finish()
     finally:
         trainer.close()
-    resume_cmd = f"difftraffic run --resume --out {plan.run.path}"
+    resume_cmd = f"{command_name()} run --resume --out {plan.run.path}"
     if status == "signal":
         print(
             f"difftraffic: interrupted by {signal.Signals(stop.signum).name} after epoch {plan.learner.epoch}/"
@@ -368,16 +368,20 @@ def print_summary(trainer: Trainer, status: str, session_s: float, resume_cmd: s
         f"  run directory  {run.path}/",
         "                 " + "  ".join(files),
         "  next:",
-        f"    difftraffic plot {run.path}        # learning curves -> {run.plots}/",
-        f"    difftraffic eval {run.path}"
-        + ("" if "best" in ckpts else " --checkpoint latest")
-        + f"        # deterministic evaluation of {which}",
     ]
+    cmd = command_name()
+    steps = [
+        (f"{cmd} plot {run.path}", f"learning curves -> {run.plots}/"),
+        (f"{cmd} eval {run.path}" + ("" if "best" in ckpts else " --checkpoint latest"),
+         f"deterministic evaluation of {which}"),
+    ]  # fmt: skip
     if run.episode_files():
-        lines += [
-            f"    difftraffic view {run.path}        # watch the recorded episodes",
-            f"    difftraffic export {run.path} -o {run.path}/episode.gif",
+        steps += [
+            (f"{cmd} view {run.path}", "watch the recorded episodes"),
+            (f"{cmd} export {run.path} -o {run.path}/episode.gif", "or .mp4"),
         ]
     if status != "done":
-        lines.append(f"    {resume_cmd}        # continue to epoch {s['epochs']}")
+        steps.append((resume_cmd, f"continue to epoch {s['epochs']}"))
+    width = max(len(c) for c, _ in steps)
+    lines += [f"    {c:<{width}}  # {what}" for c, what in steps]
     print("\n".join(lines))

@@ -70,3 +70,12 @@ def test_view_screenshot_and_export_of_a_run(in_tmp):
         assert gif.n_frames >= 2 and gif.size == (320, 180)
     res = run_cli("export", "r", "-o", "ep.webm")
     assert res.code == 2 and res.err.startswith("difftraffic: error: ") and len(res.err.splitlines()) == 1
+
+
+def test_eval_reproduces_a_pacecar_checkpoint(in_tmp):
+    # observations are normalised by running statistics: the checkpoint must carry them exactly
+    assert run_cli("run", "1lane", "--learner", "ppo", "--epochs", 2, "--out", "r", *TINY, "--record-every", 0).code == 0
+    final = next(r for r in rows(in_tmp / "r/eval.csv") if r["policy"] == "final")
+    res = run_cli("eval", "r", "--checkpoint", "latest")
+    assert res.code == 0, res.err
+    assert f"eval return {float(final['return_mean']):.6g}" in res.out and "reproduced exactly" in res.out
