@@ -37,6 +37,7 @@ def _compile(fn: Callable, static: tuple, args: tuple) -> Callable:
     Calling inductor's output directly skips dynamo's per-call guards (~10 us): the cache key in
     :func:`_run` already pins everything the code was specialised on.
     """
+    from torch._inductor import config as inductor_config
     from torch._inductor.compile_fx import compile_fx
     from torch.fx.experimental.proxy_tensor import make_fx
 
@@ -49,7 +50,8 @@ def _compile(fn: Callable, static: tuple, args: tuple) -> Callable:
         return fn(*static, *full)
 
     example = [args[i] for i in tensor_pos]
-    with torch.no_grad():
+    # one small kernel per graph: compile in this process rather than starting inductor's worker pool
+    with torch.no_grad(), inductor_config.patch(compile_threads=1):
         gm = make_fx(traced)(*example)
         kernel = compile_fx(gm, example)
 
