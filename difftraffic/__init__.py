@@ -27,6 +27,7 @@ _LAZY = {
     "load_scenario": "difftraffic.scenario",
     "ScenarioError": "difftraffic.scenario",
     "check_scenario": "difftraffic.scenario",
+    "MOBILParams": "difftraffic.mobil",
     "PaceCarConfig": "difftraffic.pacecar_layout",
     "RingWaveEnv": "difftraffic.ringwave",
     "Episode": "difftraffic.record",

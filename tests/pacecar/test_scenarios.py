@@ -49,7 +49,7 @@ def test_ring_scenarios():
 
 
 def test_pure_simulation_scenario_is_refused_by_make_env():
-    path = REPO / "scenarios" / "ring22.yaml"
+    path = REPO / "difftraffic" / "scenarios" / "ring22.yaml"  # bundled scenarios ship inside the package
     with pytest.raises(ScenarioError) as err:
         make_env("ring22")
     assert str(err.value) == (
