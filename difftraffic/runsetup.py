@@ -2,7 +2,7 @@
 
 Everything here runs before a run directory is created, so each user mistake becomes one UserError:
 unknown task/scenario, bad device or dtype, unknown or ill-typed ``--config-override`` keys, resume
-mismatches. ``settings`` is the dict written to ``config.yaml`` (see :func:`RUN_KEYS`).
+mismatches. ``settings`` is the dict written to ``config.yaml`` (keys documented in docs/cli.md).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 from .usererror import UserError
 
-LEARNER_NAMES = ("lr", "rp", "lrp", "ppo", "pe", "gippo")
 TASK_NAMES = ("dejong", "dejong64", "ackley", "ackley64", "cartpole", "hopper", "ant")
+"""The non-traffic task names (kept here so that the CLI does not import learners to parse arguments)."""
 DTYPES = ("float32", "float64")
 
 DEFAULT_THREADS = {"functions": 1, "traffic": 1, "physics": 1}

@@ -58,3 +58,12 @@ def test_import_cli_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_cli_name_lists_match_the_packages():
+    import learners
+    from difftraffic import cli, runsetup
+
+    assert tuple(learners.LEARNERS) == cli.LEARNERS
+    assert tuple(learners.TASK_NAMES) == runsetup.TASK_NAMES
+    assert all(name in cli.TASKS_HELP for name in learners.TASK_NAMES)

@@ -74,7 +74,8 @@ def test_view_screenshot_and_export_of_a_run(in_tmp):
 
 def test_eval_reproduces_a_pacecar_checkpoint(in_tmp):
     # observations are normalised by running statistics: the checkpoint must carry them exactly
-    assert run_cli("run", "1lane", "--learner", "ppo", "--epochs", 2, "--out", "r", *TINY, "--record-every", 0).code == 0
+    res = run_cli("run", "1lane", "--learner", "ppo", "--epochs", 2, "--out", "r", *TINY, "--record-every", 0)
+    assert res.code == 0, res.err
     final = next(r for r in rows(in_tmp / "r/eval.csv") if r["policy"] == "final")
     res = run_cli("eval", "r", "--checkpoint", "latest")
     assert res.code == 0, res.err
