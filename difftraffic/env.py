@@ -24,7 +24,8 @@ Contract (shapes use B = num_envs):
 * ``detach()``: cut the autograd history of the internal state (start of a truncated-BPTT window).
 * ``state_dict()`` / ``load_state_dict(sd)``: the full state incl. RNG, so a checkpoint restores
   the exact future trajectory. Values are tensors, numbers, strings or nested dicts/lists of them
-  (loadable with ``torch.load(weights_only=True)``).
+  (loadable with ``torch.load(weights_only=True)``), and tensors are copies, never views of live state
+  (stepping after ``state_dict()`` must not change what it returned).
 * ``render_state()`` (traffic tasks): what the recorder and viewer need for the current step; other
   tasks return ``None``.
 """
