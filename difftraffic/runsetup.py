@@ -35,13 +35,10 @@ def repo_root() -> Path:
 
 
 def bundled_scenarios() -> dict[str, Path]:
-    """Bundled scenario names → files (``difftraffic.scenario``'s lookup: package data, then ``scenarios/``)."""
-    try:
-        from .scenario import bundled_scenarios as names
-        from .scenario import resolve_path
-    except ImportError:
-        root = repo_root() / "scenarios"
-        return {p.stem: p for p in sorted(root.glob("*.yaml"))} if root.is_dir() else {}
+    """Bundled scenario names → files (``difftraffic.scenario``'s lookup)."""
+    from .scenario import bundled_scenarios as names
+    from .scenario import resolve_path
+
     return {name: resolve_path(name) for name in names()}
 
 

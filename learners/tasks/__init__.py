@@ -41,15 +41,15 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def bundled_scenario(name: str) -> Path | None:
-    """The file of a bundled scenario name (top-level ``scenarios/`` or ``difftraffic/scenarios/``), if any."""
-    import difftraffic
+    """The file of a bundled scenario name (``difftraffic.scenario``'s lookup), if any."""
+    from difftraffic.scenario import ScenarioError, resolve_path
 
-    package = Path(difftraffic.__file__).resolve().parent
-    for folder in (package.parent / "scenarios", package / "scenarios"):
-        for suffix in (".yaml", ".yml"):
-            if (folder / f"{name}{suffix}").is_file():
-                return folder / f"{name}{suffix}"
-    return None
+    if "/" in name or name.endswith((".yaml", ".yml")):
+        return None
+    try:
+        return resolve_path(name)
+    except ScenarioError:
+        return None
 
 
 def scenario_tasks() -> list[Path]:
