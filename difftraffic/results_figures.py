@@ -46,7 +46,7 @@ def band(curves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 def plot_curves(exp: Any, out: Path, plt: Any, x: str) -> Path:
     """One panel per problem, one mean ± std curve per learner."""
     problems = [p for p in exp.order if any(r.task == p for r in exp.runs)]
-    ncols = min(len(problems), 4)
+    ncols = 2 if len(problems) in (2, 4) else min(len(problems), 3)
     nrows = math.ceil(len(problems) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.5 * nrows), squeeze=False)
     xcol, xlabel = X_COLUMNS[x]
