@@ -476,7 +476,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             outcome = runner.run()
         finally:
             executor.close()
+        if outcome.user_error and not any((j.run_dir / "config.yaml").exists() for j in plan.jobs):
+            _restore_manifest(plan.sweep_dir, old)  # nothing was trained with these arguments
         return report(outcome, plan.jobs, time.monotonic() - t0, plan.sweep_dir, command, runner.signals)
+
+
+def _restore_manifest(sweep_dir: Path, old: dict[str, Any] | None) -> None:
+    from .sweep_jobs import MANIFEST, write_manifest
+
+    if old is None:
+        (sweep_dir / MANIFEST).unlink(missing_ok=True)
+    else:
+        write_manifest(sweep_dir, old)
 
 
 def _aggregate(args: argparse.Namespace) -> int:

@@ -140,7 +140,8 @@ class SweepRunner:
                 while pending and len(running) < self.concurrency and not stop.count and out.user_error is None:
                     self._start(len(self.started_at), pending.popleft(), running)
                 for key, code, error in self.executor.poll(0.5):
-                    self._finished(key, running.pop(key), code, error, bool(stop.count))
+                    stopping = bool(stop.count) or out.user_error is not None
+                    self._finished(key, running.pop(key), code, error, stopping)
                     if out.user_error is not None and pending:
                         out.not_started += list(pending)
                         pending.clear()
@@ -192,7 +193,7 @@ class SweepRunner:
             line = _log_error_line(job)
             if out.user_error is None:
                 why = line.removeprefix("difftraffic: error: ")
-                out.user_error = f"sweep: job {job.label} rejected its arguments: {why}"
+                out.user_error = f"sweep: job {job.label}: {why}"
             out.failed.append((job, line))
             self.display.event(f"FAILED  {job.label}: {line}")
         elif stopping and code in (130, 143, -15, -2):

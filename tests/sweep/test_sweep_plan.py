@@ -154,3 +154,12 @@ def test_two_scenario_files_with_one_name_are_refused(tmp_path):
     res = run_sweep("--tasks", tmp_path / "a" / "road.yaml", tmp_path / "b" / "road.yaml", "--learners", "lr",
                     "--dry-run", "--out", tmp_path / "sw")  # fmt: skip
     assert_user_error(res, "another task is also named 'road'")
+
+
+def test_a_job_rejecting_its_arguments_stops_the_sweep_with_one_line(tmp_path):
+    grid = ["--tasks", "dejong", "--learners", "lr", "ppo", "--seeds", "1", "--epochs", "3", "--backend", "local"]
+    res = run_sweep(*grid, "--jobs", "1", "--out", tmp_path / "sw", "--config-override", "actor_lrr=1")
+    assert_user_error(res, "sweep: job dejong/lr/s1: --config-override actor_lrr=1: unknown key 'actor_lrr'")
+    assert "1 failed, 0 stopped with a checkpoint, 1 not started" in res.out
+    assert not (tmp_path / "sw" / "dejong" / "lr" / "s1").exists()  # the run removed its half-made directory
+    assert not (tmp_path / "sw" / "sweep.yaml").exists()  # so the directory does not hold the bad override
