@@ -117,7 +117,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--jobs",
         type=int,
         metavar="N",
-        help="jobs at a time, one CPU each (default: all cores, or the cluster's CPUs; timing: 1)",
+        help="jobs at a time, one CPU each (default: all cores, or the cluster's CPUs; timing: 1, in a local "
+        "process pool unless --backend ray)",
     )
     g.add_argument(
         "--backend",
@@ -420,7 +421,8 @@ def _executor(plan: SweepPlan, args: argparse.Namespace):
     cwd = os.getcwd()
     jobs = 1 if plan.sequential else args.jobs
     check_backend(args)
-    if args.backend == "local":
+    if args.backend == "local" or (plan.sequential and args.backend == "auto" and not args.address):
+        # One job at a time gains nothing from Ray, whose workers also run at a lower priority (nice 15).
         return LocalPool(cwd, jobs or os.cpu_count() or 1)
     if not ray_available():
         pool = LocalPool(cwd, jobs or os.cpu_count() or 1)

@@ -163,3 +163,15 @@ def test_a_job_rejecting_its_arguments_stops_the_sweep_with_one_line(tmp_path):
     assert "1 failed, 0 stopped with a checkpoint, 1 not started" in res.out
     assert not (tmp_path / "sw" / "dejong" / "lr" / "s1").exists()  # the run removed its half-made directory
     assert not (tmp_path / "sw" / "sweep.yaml").exists()  # so the directory does not hold the bad override
+
+
+def test_timing_runs_one_job_at_a_time_in_a_local_pool(tmp_path):
+    from difftraffic.sweep import _executor, build_parser, plan_sweep
+    from difftraffic.sweep_exec import LocalPool
+
+    args = build_parser().parse_args(["--preset", "timing", "--epochs", "20", "--out", str(tmp_path / "t")])
+    plan = plan_sweep(args)
+    pool = _executor(plan, args)  # starts nothing
+    assert isinstance(pool, LocalPool) and pool.concurrency == 1
+    assert [j.epochs for j in plan.jobs] == [20] * 20 and {j.seed for j in plan.jobs} == {1}
+    assert plan.run_args == ["--eval-every", "0", "--record-every", "0", "--no-tensorboard"]
