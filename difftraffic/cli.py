@@ -332,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for add in (_add_run, _add_eval, _add_view, _add_export, _add_plot, _add_check, _add_bench):
         add(sub)
+    from .sweep import register as add_sweep  # light: the sweep's heavy parts (Ray) load when it runs
+
+    add_sweep(sub)
     return parser
 
 
@@ -388,7 +391,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         args.argv = argv
         if args.command is None:
-            raise UserError("missing COMMAND (run, eval, view, export, plot, check, bench); see difftraffic --help")
+            commands = "run, eval, view, export, plot, check, bench, sweep"
+            raise UserError(f"missing COMMAND ({commands}); see difftraffic --help")
         return int(args.func(args) or 0)
     except UserError as err:
         sys.stdout.flush()

@@ -67,3 +67,29 @@ def test_cli_name_lists_match_the_packages():
     assert tuple(learners.LEARNERS) == cli.LEARNERS
     assert tuple(learners.TASK_NAMES) == runsetup.TASK_NAMES
     assert all(name in cli.TASKS_HELP for name in learners.TASK_NAMES)
+
+
+def test_sweep_is_a_difftraffic_command(tmp_path, capsys):
+    from difftraffic import cli
+
+    out = tmp_path / "sw"
+    code = cli.main(
+        [
+            "sweep",
+            "--tasks",
+            "dejong",
+            "--learners",
+            "rp",
+            "--seeds",
+            "1",
+            "--epochs",
+            "2",
+            "--out",
+            str(out),
+            "--dry-run",
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "dejong/rp/s1" in printed and "would run 1 job(s)" in printed
+    assert cli.main(["sweep", "--preset", "nope"]) == 2
