@@ -6,12 +6,12 @@ VENV       ?= .venv
 PY         := $(VENV)/bin/python
 # CUDA machines: make test TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS     ?= viewer,gym,physics,sweep,tb,dev
+EXTRAS     ?= viewer,mp4,gym,physics,sweep,tb,dev
 DEMO_OUT   ?= runs/demo
 
 .PHONY: install demo test bench lint clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)

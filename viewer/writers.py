@@ -31,10 +31,10 @@ def check_writer(fmt: str, size: tuple[int, int]) -> None:
     if importlib.util.find_spec("PIL") is None:
         raise ViewerError("export needs Pillow: pip install 'difftraffic[viewer]'")
     if fmt == "mp4":
-        if importlib.util.find_spec("imageio_ffmpeg") is None:
-            raise ViewerError("MP4 export needs imageio-ffmpeg: pip install 'difftraffic[mp4]' (or export a .gif)")
         if size[0] % 2 or size[1] % 2:
             raise ViewerError(f"size: MP4 needs an even width and height, got {size[0]}x{size[1]}")
+        if importlib.util.find_spec("imageio_ffmpeg") is None:
+            raise ViewerError("MP4 export needs imageio-ffmpeg: pip install 'difftraffic[mp4]' (or export a .gif)")
 
 
 class FrameWriter:
