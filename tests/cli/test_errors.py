@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from .conftest import FAST, assert_user_error, cli_subprocess, run_cli
+from ..clihelpers import assert_user_error
+from .conftest import FAST, cli_subprocess, run_cli
 
 BASE = ("--epochs", 2, "--num-envs", 4, *FAST)
 
