@@ -22,6 +22,7 @@ from .runsetup import (
     DEFAULT_THREADS,
     RESULT_KEYS,
     check_positive,
+    check_seed,
     compare_for_resume,
     default_learner_config,
     make_env,
@@ -53,7 +54,7 @@ class Plan:
 
 POSITIVE_FLAGS = ("--epochs", "--num-envs", "--threads", "--eval-episodes", "--record-envs", "--record-steps",
                   "--stop-after")  # fmt: skip
-NON_NEGATIVE_FLAGS = ("--seed", "--eval-every", "--record-every", "--checkpoint-every", "--grad-window")
+NON_NEGATIVE_FLAGS = ("--eval-every", "--record-every", "--checkpoint-every", "--grad-window")
 """``difftraffic run`` flags that must be >= 1 / >= 0 when given."""
 
 
@@ -61,6 +62,7 @@ def _check_flags(args: argparse.Namespace) -> None:
     for minimum, flags in ((1, POSITIVE_FLAGS), (0, NON_NEGATIVE_FLAGS)):
         for flag in flags:
             check_positive(flag, getattr(args, flag[2:].replace("-", "_")), minimum)
+    check_seed(args.seed)
 
 
 def _set_threads(n: int) -> None:

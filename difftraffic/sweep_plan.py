@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .runsetup import MAX_SEED
 from .sweep_jobs import Job, make_jobs
 from .sweep_presets import PRESETS, Preset, get_preset, paper_epochs
 from .usererror import UserError
@@ -41,7 +42,6 @@ def _names(flag: str, given: Sequence[str] | None, default: Sequence[str]) -> li
     return names
 
 
-MAX_SEED = 2**31 - 1
 MAX_SEEDS = 1000
 
 
