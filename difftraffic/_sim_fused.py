@@ -96,6 +96,15 @@ def _run(fn: Callable, compiled: bool, static: tuple, args: tuple):
         return tuple(cfn(*args))
 
 
+def _forward_node(ctx, spec: StepSpec, compiled: bool, args: tuple) -> tuple:
+    """The forward kernel inside an autograd Function (the bad-row outputs are not differentiable)."""
+    out = _run(step_forward, compiled, (spec,), args)
+    ctx.mark_non_differentiable(out[3], out[4])
+    ctx.set_materialize_grads(False)
+    ctx.spec, ctx.compiled = spec, compiled
+    return out
+
+
 class _FusedStep(torch.autograd.Function):
     """Fused step, any inputs: the backward recomputes the forward (IDM parameters can get gradients)."""
 
@@ -103,15 +112,8 @@ class _FusedStep(torch.autograd.Function):
     def forward(ctx, spec, compiled, x, v, acc_in, ctrl, leader, exists, follower, has_follower, lane, topo_lane,
                 lone_offset, laps, v0, T, a, b, s0, delta, length):  # fmt: skip
         params = (v0, T, a, b, s0, delta, length)
-        out = _run(
-            step_forward,
-            compiled,
-            (spec,),
-            (x, v, acc_in, ctrl, leader, exists, lane, topo_lane, lone_offset, laps, *params),
-        )
-        ctx.mark_non_differentiable(out[3], out[4])
-        ctx.set_materialize_grads(False)
-        ctx.spec, ctx.compiled = spec, compiled
+        args = (x, v, acc_in, ctrl, leader, exists, lane, topo_lane, lone_offset, laps, *params)
+        out = _forward_node(ctx, spec, compiled, args)
         ctx.float_params = tuple(None if isinstance(p, torch.Tensor) else p for p in params)
         tensor_params = tuple(p if isinstance(p, torch.Tensor) else None for p in params)
         ctx.save_for_backward(x, v, acc_in, ctrl, leader, exists, follower, has_follower, lone_offset, *tensor_params)
@@ -141,15 +143,8 @@ class _FusedStepCoef(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec, compiled, rest, x, v, acc_in):
         ctrl, leader, exists, follower, has_follower, lane, topo_lane, lone_offset, laps, params = rest
-        out = _run(
-            step_forward,
-            compiled,
-            (spec,),
-            (x, v, acc_in, ctrl, leader, exists, lane, topo_lane, lone_offset, laps, *params),
-        )
-        ctx.mark_non_differentiable(out[3], out[4])
-        ctx.set_materialize_grads(False)
-        ctx.spec, ctx.compiled = spec, compiled
+        args = (x, v, acc_in, ctrl, leader, exists, lane, topo_lane, lone_offset, laps, *params)
+        out = _forward_node(ctx, spec, compiled, args)
         ctx.save_for_backward(ctrl, follower, has_follower, *out[5:])
         return out[:5]
 

@@ -8,30 +8,30 @@ subcommand that needs them. Every user mistake is printed as one line,
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
+from .cliutil import HelpFormatter, OneLineParser, run_main
 from .usererror import UserError
 
 LEARNERS = ("lr", "rp", "lrp", "ppo", "pe", "gippo")
 TASKS_HELP = "dejong, dejong64, ackley, ackley64, cartpole, hopper, ant"
 
 
-class _Parser(argparse.ArgumentParser):
-    """ArgumentParser whose errors are one-line UserErrors (no usage dump)."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise UserError(message)
-
-
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    def __init__(self, prog: str):
-        super().__init__(prog, max_help_position=34, width=100)
+def _command(sub, name: str, handler: str, help: str, description: str, **kwargs) -> argparse.ArgumentParser:
+    """Add subcommand ``name`` run by ``handler`` ("module:function", imported only when the command runs)."""
+    p = sub.add_parser(name, help=help, description=description, formatter_class=HelpFormatter, **kwargs)
+    module, function = handler.split(":")
+    p.set_defaults(func=lambda args: getattr(importlib.import_module(f".{module}", __package__), function)(args))
+    return p
 
 
 def _add_run(sub) -> None:
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "run",
+        "training:cmd_run",
         help="train a learner on a task or scenario, writing a run directory",
         description="Train LEARNER on TASK and write a run directory with config.yaml, progress.csv, eval.csv,\n"
         "checkpoints/{latest,best}.pt, episodes/*.npz (traffic) and TensorBoard events (if installed).",
@@ -40,7 +40,6 @@ def _add_run(sub) -> None:
         "  difftraffic run 2lane --learner ppo --epochs 100 --seed 1 --out runs/b\n"
         "  difftraffic run --resume --out runs/b --epochs 300      # continue runs/b up to 300 epochs\n"
         "  difftraffic run 10lane --config-override critic_lr=5e-4",
-        formatter_class=_Formatter,
     )
     p.add_argument(
         "task",
@@ -164,17 +163,17 @@ def _add_run(sub) -> None:
     p.add_argument(
         "--quiet", action="store_true", help="no progress line and no summary; print only the run directory at the end"
     )
-    p.set_defaults(func=_run)
 
 
 def _add_eval(sub) -> None:
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "eval",
+        "evaluate:cmd_eval",
         help="evaluate a run's checkpoint with the deterministic policy",
         description="Load checkpoints/best.pt (or latest.pt) of RUN and run the deterministic policy for N\n"
         "episodes from the run's evaluation seed; prints mean ± std return and compares it with the\n"
         "evaluation recorded in eval.csv for that checkpoint.",
-        formatter_class=_Formatter,
     )
     p.add_argument("run", metavar="RUN", help="a run directory written by 'difftraffic run'")
     p.add_argument(
@@ -184,17 +183,17 @@ def _add_eval(sub) -> None:
     p.add_argument("--seed", type=int, metavar="S", help="evaluation seed (default: the run's evaluation seed)")
     p.add_argument("--device", metavar="DEV", help="cpu, cuda or cuda:N (default: the run's device)")
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: the run's)")
-    p.set_defaults(func=_eval)
 
 
 def _add_view(sub) -> None:
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "view",
+        "clitools:cmd_view",
         help="watch recorded episodes in the interactive viewer",
         description="Open the viewer on a run directory (its latest recorded episode; [ and ] switch episodes)\n"
         "or on one episode .npz file. With --screenshot, render --frames frames without interaction and\n"
         "save the last one (works without a display through headless rendering).",
-        formatter_class=_Formatter,
     )
     p.add_argument("src", metavar="RUN|EPISODE", help="a run directory or an episode .npz file")
     p.add_argument(
@@ -204,13 +203,13 @@ def _add_view(sub) -> None:
         "(default: interactive window)",
     )
     p.add_argument("--frames", type=int, metavar="N", help="frames to render before the screenshot (default: 1)")
-    p.add_argument("--env", type=int, default=0, metavar="B", help="which env of the recorded batch (default: 0)")
     p.add_argument("--size", metavar="WxH", help="window/screenshot size in pixels (default: 1280x720)")
-    _add_view_options(p)
-    p.set_defaults(func=_view)
+    _add_render_options(p)
 
 
-def _add_view_options(p) -> None:
+def _add_render_options(p) -> None:
+    """Flags shared by view and export: which env of the batch and what is drawn besides the road."""
+    p.add_argument("--env", type=int, default=0, metavar="B", help="which env of the recorded batch (default: 0)")
     p.add_argument(
         "--overlay",
         action="store_true",
@@ -224,12 +223,13 @@ def _add_view_options(p) -> None:
 
 
 def _add_export(sub) -> None:
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "export",
+        "clitools:cmd_export",
         help="export a recorded episode to GIF, MP4 or PNG frames",
         description="Render a recorded episode without a display and write it as an animated GIF, an MP4\n"
         "(needs the imageio-ffmpeg extra) or a directory of PNG frames (any other -o path).",
-        formatter_class=_Formatter,
     )
     p.add_argument("src", metavar="RUN|EPISODE", help="a run directory (its latest episode) or an episode .npz file")
     p.add_argument("-o", "--out", required=True, metavar="PATH", help="output: x.gif, x.mp4 or a directory for PNGs")
@@ -241,7 +241,6 @@ def _add_export(sub) -> None:
         "e.g. 33.3 for dt = 0.03 s)",
     )
     p.add_argument("--size", metavar="WxH", help="frame size in pixels (default: 960x540)")
-    p.add_argument("--env", type=int, default=0, metavar="B", help="which env of the recorded batch (default: 0)")
     p.add_argument(
         "--renderer",
         choices=("auto", "gl", "pillow"),
@@ -255,18 +254,18 @@ def _add_export(sub) -> None:
         metavar="X",
         help="playback speed as a multiple of real (simulated) time (default: 1.0)",
     )
-    _add_view_options(p)
-    p.set_defaults(func=_export)
+    _add_render_options(p)
 
 
 def _add_plot(sub) -> None:
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "plot",
+        "plotting:cmd_plot",
         help="plot learning curves and GI-PPO/LR+RP diagnostics of runs",
         description="Write PNG figures of one or more runs: learning curves (one axes per task, one curve per\n"
         "learner; mean ± std over seeds when several runs share task and learner), GI-PPO's alpha,\n"
         "R_alpha, estimated determinant (min/mean/max) and out-of-range ratio (paper Fig. 6), LR+RP's k_LR.",
-        formatter_class=_Formatter,
     )
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
     p.add_argument("--out", metavar="DIR", help="output directory (default: RUN/plots of the first run)")
@@ -289,47 +288,46 @@ def _add_plot(sub) -> None:
         help="leave out the deterministic-evaluation markers (default: drawn from eval.csv)",
     )
     p.add_argument("--show", action="store_true", help="also open the figures in a window (needs a display)")
-    p.set_defaults(func=_plot)
 
 
 def _add_check(sub) -> None:
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "check",
+        "clitools:cmd_check",
         help="validate a scenario and/or check that a task obeys the DiffEnv contract",
         description="For a scenario: validate the YAML and run a short gradient/finiteness check. For any task:\n"
         "run the conformance checker (shapes, autoreset, detach, state round trip, gradients vs finite\n"
         "differences). Exit 0 = no findings, 1 = findings, 2 = bad input.",
-        formatter_class=_Formatter,
     )
     p.add_argument("target", metavar="TASK|SCENARIO", help=f"a task ({TASKS_HELP}), scenario name or .yaml path")
     p.add_argument("--device", default="cpu", metavar="DEV", help="cpu, cuda or cuda:N (default: cpu)")
-    p.set_defaults(func=_check)
 
 
 def _add_bench(sub) -> None:
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "bench",
+        "clitools:cmd_bench",
         help="run the benchmark scripts in benchmarks/",
         description="Run benchmark scripts (benchmarks/<NAME>.py, in the source tree) one after another; each\n"
         "prints its own figures. Without NAME, run them all.",
-        formatter_class=_Formatter,
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="benchmark names, e.g. sim_throughput (default: all)")
     p.add_argument("--list", action="store_true", help="list the available benchmarks and exit")
-    p.set_defaults(func=_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = _Parser(
+    parser = OneLineParser(
         prog="difftraffic",
         description="difftraffic: differentiable multi-lane traffic simulation and gradient-informed policy learning.",
         epilog="Run 'difftraffic COMMAND --help' for a command's flags. Units: seconds (s), metres (m), epochs.",
-        formatter_class=_Formatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"difftraffic {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for add in (_add_run, _add_eval, _add_view, _add_export, _add_plot, _add_check, _add_bench):
         add(sub)
     from .sweep import register as add_sweep  # light: the sweep's heavy parts (Ray) load when it runs
@@ -338,71 +336,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(args: argparse.Namespace) -> int:
-    from .training import cmd_run
-
-    return cmd_run(args)
-
-
-def _eval(args: argparse.Namespace) -> int:
-    from .evaluate import cmd_eval
-
-    return cmd_eval(args)
-
-
-def _plot(args: argparse.Namespace) -> int:
-    from .plotting import cmd_plot
-
-    return cmd_plot(args)
-
-
-def _view(args: argparse.Namespace) -> int:
-    from .clitools import cmd_view
-
-    return cmd_view(args)
-
-
-def _export(args: argparse.Namespace) -> int:
-    from .clitools import cmd_export
-
-    return cmd_export(args)
-
-
-def _check(args: argparse.Namespace) -> int:
-    from .clitools import cmd_check
-
-    return cmd_check(args)
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from .clitools import cmd_bench
-
-    return cmd_bench(args)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``difftraffic`` console script; returns the exit code."""
     for stream in (sys.stdout, sys.stderr):  # never die on '±' in a non-UTF-8 terminal or log
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
-    parser = build_parser()
-    try:
-        argv = list(sys.argv[1:] if argv is None else argv)
-        args = parser.parse_args(argv)
-        args.argv = argv
-        if args.command is None:
-            commands = "run, eval, view, export, plot, check, bench, sweep"
-            raise UserError(f"missing COMMAND ({commands}); see difftraffic --help")
-        return int(args.func(args) or 0)
-    except UserError as err:
-        sys.stdout.flush()
-        print(f"difftraffic: error: {err}", file=sys.stderr)
-        return 2
-    except SystemExit as exc:  # --help / --version
-        return exc.code if isinstance(exc.code, int) else 0
-    except KeyboardInterrupt:
-        print("difftraffic: interrupted", file=sys.stderr)
-        return 130
+    return run_main(build_parser(), argv, _dispatch)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command is None:
+        commands = "run, eval, view, export, plot, check, bench, sweep"
+        raise UserError(f"missing COMMAND ({commands}); see difftraffic --help")
+    return args.func(args)
 
 
 if __name__ == "__main__":

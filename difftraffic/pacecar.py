@@ -25,7 +25,8 @@ from typing import Any
 
 import torch
 
-from .env import DiffEnv, StepResult, check_action, make_generator, rng_state
+from .chunked_draws import ChunkedDraws
+from .env import DiffEnv, StepResult, check_action, make_generator
 from .pacecar_kernel import PaceCarKernel
 from .pacecar_layout import PaceCarConfig, PaceCarLayout
 from .pacecar_state import PaceCarState
@@ -103,10 +104,7 @@ class PaceCarEnv(DiffEnv):
         self.obs_dim = 4 * self.num_vehicles
         self.episode_length = int(cfg.episode_length)
         self.gen = make_generator(self.device, seed)
-        self._chunk_rng = rng_state(self.gen)
-        self._chunk_pos = RESET_DRAW_CHUNK  # no chunk drawn yet
-        self._lanes: torch.Tensor | None = None
-        self._noise: torch.Tensor | None = None
+        self.reset_draws = ChunkedDraws(self.gen, RESET_DRAW_CHUNK, self._draw_chunk)
         self.state: PaceCarState | None = None
 
     @property
@@ -131,25 +129,19 @@ class PaceCarEnv(DiffEnv):
             noise = torch.rand(size, generator=self.gen, device=dev, dtype=self.dtype)
         return lanes, noise
 
-    def _refill(self) -> None:
-        self._chunk_rng = rng_state(self.gen)
-        self._lanes, self._noise = self._draw((RESET_DRAW_CHUNK, self.num_envs))
-        self._chunk_pos = 0
+    def _draw_chunk(self, steps: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self._draw((steps, self.num_envs))
 
     def _next_reset_draw(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self._chunk_pos >= RESET_DRAW_CHUNK:
-            self._refill()
-        i = self._chunk_pos
-        self._chunk_pos += 1
-        return self._lanes[i], (None if self._noise is None else self._noise[i])
+        (lanes, noise), i = self.reset_draws.take()
+        return lanes[i], (None if noise is None else noise[i])
 
     # --------------------------------------------------------------- DiffEnv
     def reset(self, seed: int | None = None) -> torch.Tensor:
         if seed is not None:
             self.gen.manual_seed(int(seed))
         lanes, noise = self._draw((self.num_envs,))
-        self._chunk_pos = RESET_DRAW_CHUNK
-        self._chunk_rng = rng_state(self.gen)
+        self.reset_draws.restart()
         self.state = self.layout.initial_state(lanes, noise, self.dtype)
         return self.kernel.observe(self.state)
 
@@ -179,9 +171,7 @@ class PaceCarEnv(DiffEnv):
             raise RuntimeError(f"{self.name}: call reset() before state_dict()")
         return {
             "state": self.state.as_dict(),
-            "rng": rng_state(self.gen),
-            "chunk_rng": self._chunk_rng.clone(),
-            "chunk_pos": int(self._chunk_pos),
+            **self.reset_draws.state_dict(),
             "num_envs": self.num_envs,
             "name": self.name,
         }
@@ -190,13 +180,7 @@ class PaceCarEnv(DiffEnv):
         if int(state["num_envs"]) != self.num_envs:
             raise ValueError(f"{self.name}: state has {state['num_envs']} envs, this env has {self.num_envs}")
         self.state = PaceCarState.from_dict(state["state"], self.layout.idm_const, self.device, self.dtype)
-        self._chunk_pos = int(state["chunk_pos"])
-        self._chunk_rng = state["chunk_rng"].clone()
-        if self._chunk_pos < RESET_DRAW_CHUNK:
-            # Re-draw the chunk in use from the generator state it was drawn with.
-            self.gen.set_state(self._chunk_rng)
-            self._lanes, self._noise = self._draw((RESET_DRAW_CHUNK, self.num_envs))
-        self.gen.set_state(state["rng"].clone())
+        self.reset_draws.load_state_dict(state)
 
     # ------------------------------------------------------------- rendering
     @torch.no_grad()

@@ -148,6 +148,20 @@ def _setup_matplotlib(show: bool):
     return plt, show and has_display
 
 
+RETURN_LABELS = ("episode return (running mean of 100)", "−return (log scale, lower is better)")
+"""y-axis labels of a learning-curve panel: (linear returns, −return on a log axis)."""
+
+
+def label_return_axes(ax, regret: bool, xlabel: str, title: str, ylabels: tuple[str, str] = RETURN_LABELS) -> None:
+    """Axis labels, title and grid of a learning-curve panel; ``regret``: −return on a log y axis."""
+    if regret:
+        ax.set_yscale("log")
+    ax.set_ylabel(ylabels[1] if regret else ylabels[0])
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+
+
 def plot_learning_curves(runs: list[RunData], out: Path, plt, x: str, yscale: str, evals: bool = True) -> Path:
     by_task: dict[str, dict[str, list[RunData]]] = defaultdict(lambda: defaultdict(list))
     for r in runs:
@@ -180,14 +194,7 @@ def plot_learning_curves(runs: list[RunData], out: Path, plt, x: str, yscale: st
             if ex.size:
                 ax.plot(ex, ey, ls=":", marker="o", ms=3.5, lw=1.0, color=line.get_color(),
                         label=f"{learner} eval (deterministic)")  # fmt: skip
-        if regret:
-            ax.set_yscale("log")
-            ax.set_ylabel("−return (log scale, lower is better)")
-        else:
-            ax.set_ylabel("episode return (running mean of 100)")
-        ax.set_xlabel(xlabel)
-        ax.set_title(task)
-        ax.grid(alpha=0.3)
+        label_return_axes(ax, regret, xlabel, task)
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
@@ -228,22 +235,11 @@ def plot_gippo(task: str, runs: list[RunData], out: Path, plt, x: str) -> Path |
     if cap is not None:
         ax_o.axhline(cap, color="k", ls="--", lw=0.8, label=f"cap {cap:g}")
     ax_a.set_yscale("log")
-    for ax, title in (
-        (ax_a, "alpha"),
-        (ax_r, "R_alpha (expected additional return, Eq. 16)"),
-        (ax_d, "estimated det(I + alpha H)"),
-        (ax_o, "out-of-range ratio (Eq. 12)"),
-    ):
-        ax.set_title(title)
-        ax.set_xlabel(xlabel)
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    fig.suptitle(f"GI-PPO diagnostics: {task}")
-    fig.tight_layout()
-    path = out / f"gippo_{_safe(task)}.png"
-    fig.savefig(path, dpi=110)
-    return path
+    ax_a.set_title("alpha")
+    ax_r.set_title("R_alpha (expected additional return, Eq. 16)")
+    ax_d.set_title("estimated det(I + alpha H)")
+    ax_o.set_title("out-of-range ratio (Eq. 12)")
+    return _save_diagnostics(fig, xlabel, f"GI-PPO diagnostics: {task}", out / f"gippo_{_safe(task)}.png")
 
 
 def plot_lrp(task: str, runs: list[RunData], out: Path, plt, x: str) -> Path | None:
@@ -267,13 +263,18 @@ def plot_lrp(task: str, runs: list[RunData], out: Path, plt, x: str) -> Path | N
     if has_var:
         axes[0, 1].set_yscale("log")
         axes[0, 1].set_title("gradient sample variances")
-    for ax in axes.flat:
+    return _save_diagnostics(fig, xlabel, f"LR+RP diagnostics: {task}", out / f"lrp_{_safe(task)}.png")
+
+
+def _save_diagnostics(fig, xlabel: str, title: str, path: Path) -> Path:
+    """x label, grid and (where something is labelled) legend on every panel; figure title; save at 110 dpi."""
+    for ax in fig.axes:
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"LR+RP diagnostics: {task}")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.suptitle(title)
     fig.tight_layout()
-    path = out / f"lrp_{_safe(task)}.png"
     fig.savefig(path, dpi=110)
     return path
 

@@ -19,6 +19,7 @@ directories (then ``--experiment NAME`` names it).
 
 from __future__ import annotations
 
+import argparse
 import csv
 import math
 import os
@@ -261,25 +262,22 @@ def _write_text(path: Path, text: str) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m difftraffic.results DIR...``: aggregate sweeps; returns the exit code."""
-    from .sweep import SweepParser, add_aggregate_flags
+    from .cliutil import OneLineParser, run_main
+    from .sweep import add_aggregate_flags
 
-    p = SweepParser(
+    p = OneLineParser(
         prog="python -m difftraffic.results",
         description="Aggregate sweep directories into docs/results (summary.csv, tables, figures).",
     )
     p.add_argument("dirs", nargs="+", metavar="DIR", help="sweep directories (or directories of run directories)")
     add_aggregate_flags(p)
-    try:
-        args = p.parse_args(argv)
-        for path in aggregate(args.dirs, args.experiment, args.results_dir, args.x):
-            print(f"wrote {path}")
-        return 0
-    except UserError as err:
-        sys.stdout.flush()
-        print(f"difftraffic: error: {err}", file=sys.stderr)
-        return 2
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 0
+    return run_main(p, argv, _cmd_aggregate)
+
+
+def _cmd_aggregate(args: argparse.Namespace) -> int:
+    for path in aggregate(args.dirs, args.experiment, args.results_dir, args.x):
+        print(f"wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":

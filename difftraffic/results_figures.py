@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .paper_results import LEARNER_ORDER, LEARNER_TITLES, PROBLEM_TITLES
-from .plotting import X_COLUMNS, _setup_matplotlib, choose_log_regret, plot_gippo
+from .plotting import X_COLUMNS, _setup_matplotlib, choose_log_regret, label_return_axes, plot_gippo
 
 LEARNER_COLORS = {
     "lr": "tab:blue",
@@ -27,6 +27,8 @@ LEARNER_COLORS = {
     "pe": "tab:brown",
     "gippo": "tab:red",
 }
+PANEL_LABELS = ("return (running mean of 100)", "−return (log, lower is better)")
+"""y-axis labels of the (smaller) experiment panels: (linear returns, −return on a log axis)."""
 
 
 def band(curves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -67,14 +69,7 @@ def plot_curves(exp: Any, out: Path, plt: Any, x: str) -> Path:
             ax.plot(xs, mean, color=color, lw=1.5, label=label)
             if len(group) > 1:
                 ax.fill_between(xs, lo, hi, color=color, alpha=0.18, lw=0)
-        if regret:
-            ax.set_yscale("log")
-            ax.set_ylabel("−return (log, lower is better)")
-        else:
-            ax.set_ylabel("return (running mean of 100)")
-        ax.set_xlabel(xlabel)
-        ax.set_title(PROBLEM_TITLES.get(problem, problem))
-        ax.grid(alpha=0.3)
+        label_return_axes(ax, regret, xlabel, PROBLEM_TITLES.get(problem, problem), PANEL_LABELS)
         ax.legend(fontsize=7, title="learner (seeds)", title_fontsize=7)
     for ax in list(axes.flat)[len(problems) :]:
         ax.set_visible(False)

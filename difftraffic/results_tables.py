@@ -73,14 +73,16 @@ def _span(values: list[int]) -> str:
     return str(lo) if lo == hi else f"{lo}–{hi}"
 
 
+def _grid(rows: list[dict[str, Any]]) -> tuple[list[str], list[str], dict[tuple[str, str], dict[str, Any]]]:
+    """The learners present (in the paper's column order), the problems (in row order) and the rows by both."""
+    learners = [name for name in LEARNER_ORDER if any(r["learner"] == name for r in rows)]
+    problems = list(dict.fromkeys(r["problem"] for r in rows))
+    return learners, problems, {(r["problem"], r["learner"]): r for r in rows}
+
+
 def returns_table(experiment: str, rows: list[dict[str, Any]]) -> str:
     """Markdown: for each problem an "ours" row (mean ± std, seeds, epochs) and a "paper" row."""
-    learners = [name for name in LEARNER_ORDER if any(r["learner"] == name for r in rows)]
-    problems: list[str] = []
-    for r in rows:
-        if r["problem"] not in problems:
-            problems.append(r["problem"])
-    by = {(r["problem"], r["learner"]): r for r in rows}
+    learners, problems, by = _grid(rows)
     head = "| problem | source | " + " | ".join(LEARNER_TITLES.get(n, n) for n in learners) + " |"
     lines = [
         HEADER_NOTE,
@@ -173,12 +175,7 @@ def write_timing_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 def timing_table(rows: list[dict[str, Any]]) -> str:
     """Markdown Table 2: per problem, ours then the paper's seconds for 500 epochs with ratios to RP."""
-    learners = [n for n in LEARNER_ORDER if any(r["learner"] == n for r in rows)]
-    problems: list[str] = []
-    for r in rows:
-        if r["problem"] not in problems:
-            problems.append(r["problem"])
-    by = {(r["problem"], r["learner"]): r for r in rows}
+    learners, problems, by = _grid(rows)
     extrapolated = sorted({r["epochs_run"] for r in rows if r["extrapolated"]})
     lines = [
         HEADER_NOTE,

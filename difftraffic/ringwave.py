@@ -27,7 +27,8 @@ from typing import Any
 
 import torch
 
-from .env import DiffEnv, StepResult, check_action, make_generator, rng_state
+from .chunked_draws import ChunkedDraws
+from .env import DiffEnv, StepResult, check_action, make_generator
 from .idm import IDMParams, idm_acceleration
 from .pacecar_layout import DriverGroup, Randomisation
 from .pacecar_rules import CAUSE
@@ -165,9 +166,7 @@ class RingWaveEnv(DiffEnv):
         self.width = torch.tensor(width, dtype=torch.float32)
         self.headway_scale = float(cfg.headway_scale or cfg.length_range[1])
         self.gen = make_generator(self.device, seed)
-        self._chunk_rng = rng_state(self.gen)
-        self._chunk_pos = NOISE_CHUNK
-        self._noise: torch.Tensor | None = None
+        self.noise_draws = ChunkedDraws(self.gen, NOISE_CHUNK, self._draw_noise)
         self.state: RingState | None = None
         self.record_pre_reset = False
         self.pre_reset_state: RingState | None = None
@@ -252,8 +251,7 @@ class RingWaveEnv(DiffEnv):
         if seed is not None:
             self.gen.manual_seed(int(seed))
         self.state = self.initial_states(self.num_envs)
-        self._chunk_pos = NOISE_CHUNK
-        self._chunk_rng = rng_state(self.gen)
+        self.noise_draws.restart()
         return self.observe(self.state)
 
     def _next_noise(self) -> torch.Tensor | None:
@@ -264,15 +262,14 @@ class RingWaveEnv(DiffEnv):
         if self.forced_noise is not None:
             self.last_noise, self.forced_noise = self.forced_noise, None
             return self.last_noise
-        if self._chunk_pos >= NOISE_CHUNK:
-            self._chunk_rng = rng_state(self.gen)
-            shape = (NOISE_CHUNK, self.num_envs, self.num_vehicles)
-            self._noise = torch.randn(shape, generator=self.gen, device=self.device, dtype=self.dtype)
-            self._chunk_pos = 0
-        i = self._chunk_pos
-        self._chunk_pos += 1
-        self.last_noise = self._noise[i] * self.noise_std
+        noise, i = self.noise_draws.take()
+        self.last_noise = noise[i] * self.noise_std
         return self.last_noise
+
+    def _draw_noise(self, steps: int) -> torch.Tensor:
+        """Standard normal noise ``[steps, B, N]`` from the env's generator."""
+        shape = (steps, self.num_envs, self.num_vehicles)
+        return torch.randn(shape, generator=self.gen, device=self.device, dtype=self.dtype)
 
     # ------------------------------------------------------------- DiffEnv
     def step(self, action: torch.Tensor) -> StepResult:
@@ -317,9 +314,7 @@ class RingWaveEnv(DiffEnv):
             raise RuntimeError(f"{self.name}: call reset() before state_dict()")
         return {
             "state": {k: getattr(self.state, k).detach().clone() for k in RingState.FIELDS},
-            "rng": rng_state(self.gen),
-            "chunk_rng": self._chunk_rng.clone(),
-            "chunk_pos": int(self._chunk_pos),
+            **self.noise_draws.state_dict(),
             "num_envs": self.num_envs,
             "name": self.name,
         }
@@ -336,13 +331,7 @@ class RingWaveEnv(DiffEnv):
             t=d["t"].to(self.device).clone(),
             ret=d["ret"].to(self.device, self.dtype).clone(),
         )
-        self._chunk_pos = int(state["chunk_pos"])
-        self._chunk_rng = state["chunk_rng"].clone()
-        if self.has_noise and self._chunk_pos < NOISE_CHUNK:
-            self.gen.set_state(self._chunk_rng)
-            shape = (NOISE_CHUNK, self.num_envs, self.num_vehicles)
-            self._noise = torch.randn(shape, generator=self.gen, device=self.device, dtype=self.dtype)
-        self.gen.set_state(state["rng"].clone())
+        self.noise_draws.load_state_dict(state)
 
     # ------------------------------------------------------------- rendering
     def _which(self, pre_reset: bool) -> RingState:

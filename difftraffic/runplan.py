@@ -22,6 +22,7 @@ from .runsetup import (
     DEFAULT_THREADS,
     RESULT_KEYS,
     check_positive,
+    check_seed,
     compare_for_resume,
     default_learner_config,
     make_env,
@@ -51,25 +52,17 @@ class Plan:
     quiet: bool
 
 
+POSITIVE_FLAGS = ("--epochs", "--num-envs", "--threads", "--eval-episodes", "--record-envs", "--record-steps",
+                  "--stop-after")  # fmt: skip
+NON_NEGATIVE_FLAGS = ("--eval-every", "--record-every", "--checkpoint-every", "--grad-window")
+"""``difftraffic run`` flags that must be >= 1 / >= 0 when given."""
+
+
 def _check_flags(args: argparse.Namespace) -> None:
-    for flag, value in (
-        ("--epochs", args.epochs),
-        ("--num-envs", args.num_envs),
-        ("--threads", args.threads),
-        ("--eval-episodes", args.eval_episodes),
-        ("--record-envs", args.record_envs),
-        ("--record-steps", args.record_steps),
-        ("--stop-after", args.stop_after),
-    ):
-        check_positive(flag, value)
-    for flag, value in (
-        ("--seed", args.seed),
-        ("--eval-every", args.eval_every),
-        ("--record-every", args.record_every),
-        ("--checkpoint-every", args.checkpoint_every),
-        ("--grad-window", args.grad_window),
-    ):
-        check_positive(flag, value, 0)
+    for minimum, flags in ((1, POSITIVE_FLAGS), (0, NON_NEGATIVE_FLAGS)):
+        for flag in flags:
+            check_positive(flag, getattr(args, flag[2:].replace("-", "_")), minimum)
+    check_seed(args.seed)
 
 
 def _set_threads(n: int) -> None:

@@ -85,9 +85,20 @@ def torch_dtype(name: str) -> Any:
     return getattr(torch, name)
 
 
+MAX_SEED = 2**31 - 1
+"""Largest run seed: evaluation/recording use seed + 10000, and every RNG (random, numpy, torch) must take it."""
+
+
 def check_positive(flag: str, value: int | None, minimum: int = 1) -> None:
     if value is not None and value < minimum:
         raise UserError(f"{flag} {value}: must be >= {minimum}")
+
+
+def check_seed(value: int | None) -> None:
+    """``--seed``: 0 to :data:`MAX_SEED` (checked before anything is created)."""
+    check_positive("--seed", value, 0)
+    if value is not None and value > MAX_SEED:
+        raise UserError(f"--seed {value}: must be <= {MAX_SEED}")
 
 
 def default_learner_config(learner: str, env: Any) -> dict[str, Any]:

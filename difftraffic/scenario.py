@@ -259,13 +259,14 @@ def _randomise(drivers: Section) -> Randomisation:
     return Randomisation(position=position, speed=speed, idm=tuple((k, w) for k, w in idm if w > 0))
 
 
-def _common_task(task: Section, dt: float, integrator: str, clip: str, length: int) -> tuple[float, str, str, int]:
-    return (
-        task.number("dt", dt, gt=0.0),
-        task.string("integrator", integrator, INTEGRATORS),
-        task.string("sstar_clip", clip, SSTAR_CLIPS),
-        task.integer("episode_length", length, ge=1),
-    )
+def _common_task(task: Section, dt: float, integrator: str, clip: str, length: int) -> dict[str, Any]:
+    """The task keys every config shares, as config keyword arguments."""
+    return {
+        "dt": task.number("dt", dt, gt=0.0),
+        "integrator": task.string("integrator", integrator, INTEGRATORS),
+        "sstar_clip": task.string("sstar_clip", clip, SSTAR_CLIPS),
+        "episode_length": task.integer("episode_length", length, ge=1),
+    }
 
 
 def _pacecar_config(
@@ -305,7 +306,7 @@ def _pacecar_config(
     steer_deg = pace.number("max_steer_deg", 20.0, gt=0.0, lt=90.0)
     max_accel = pace.number("max_accel", 8.0, gt=0.0)
     pace.done()
-    dt, integrator, clip, ep_len = _common_task(task, 0.03, "explicit", "total", 1000)
+    common = _common_task(task, 0.03, "explicit", "total", 1000)
     term = task.section("termination")
     rules = PaceCarRules(
         target_speed=task.number("target_speed", 10.0, gt=0.0),
@@ -333,11 +334,8 @@ def _pacecar_config(
         pace_lane=pace_lane,
         pace_speed=pace_speed,
         rules=rules,
-        dt=dt,
-        episode_length=ep_len,
-        integrator=integrator,
-        sstar_clip=clip,
         name=name,
+        **common,
     )
     _validated(cfg, task.file)
     return cfg, compile_mode
@@ -377,10 +375,9 @@ def _ring_config(name: str, road_sec: Section, drivers: Section, task: Section, 
     place.done()
     randomise = _randomise(drivers)
     drivers.done()
-    dt, integrator, clip, ep_len = _common_task(task, 0.1, "euler", "dynamic", 3000)
-    kw: dict[str, Any] = {}
+    kw = _common_task(task, 0.1, "euler", "dynamic", 3000)
     if kind == "ringwave":
-        kw = {
+        kw |= {
             "warmup_steps": task.integer("warmup_steps", 750, ge=0),
             "max_accel": task.number("max_accel", 1.0, gt=0.0),
             "speed_scale": task.number("speed_scale", 15.0, gt=0.0),
@@ -397,10 +394,6 @@ def _ring_config(name: str, road_sec: Section, drivers: Section, task: Section, 
         groups=groups,
         bunching=bunching,
         randomise=randomise,
-        dt=dt,
-        integrator=integrator,
-        sstar_clip=clip,
-        episode_length=ep_len,
         name=name,
         **kw,
     )

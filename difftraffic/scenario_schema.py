@@ -57,6 +57,15 @@ class Section:
         self.used.add(name)
         return self.data.get(name, default)
 
+    def _given(self, name: str, default: Any, required: bool = False) -> bool:
+        """Mark ``name`` read; False when it is absent and ``default`` applies (absent without one fails)."""
+        self.used.add(name)
+        if name in self.data:
+            return True
+        if required or default is None:
+            self.fail(name, "is required")
+        return False
+
     def done(self) -> None:
         """Reject keys that were never read."""
         unknown = [str(k) for k in self.data if k not in self.used]
@@ -76,10 +85,7 @@ class Section:
         lt: float | None = None,
         required: bool = False,
     ) -> float:
-        self.used.add(name)
-        if name not in self.data:
-            if required or default is None:
-                self.fail(name, "is required")
+        if not self._given(name, default, required):
             return float(default)
         val = self.data[name]
         if isinstance(val, bool) or not isinstance(val, int | float):
@@ -108,10 +114,7 @@ class Section:
         return self.number(name, gt=gt)
 
     def integer(self, name: str, default: int | None = None, *, ge: int | None = None, required: bool = False) -> int:
-        self.used.add(name)
-        if name not in self.data:
-            if required or default is None:
-                self.fail(name, "is required")
+        if not self._given(name, default, required):
             return int(default)
         val = self.data[name]
         if isinstance(val, bool) or not isinstance(val, int):
@@ -130,10 +133,7 @@ class Section:
         return val
 
     def string(self, name: str, default: str | None = None, choices: tuple[str, ...] | None = None) -> str:
-        self.used.add(name)
-        if name not in self.data:
-            if default is None:
-                self.fail(name, "is required")
+        if not self._given(name, default):
             return default
         val = self.data[name]
         if not isinstance(val, str):

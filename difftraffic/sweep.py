@@ -20,23 +20,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .cliutil import HelpFormatter, OneLineParser, run_main
 from .sweep_jobs import Job
 from .sweep_plan import LEARNERS, SweepPlan, plan_sweep
 from .sweep_presets import PRESETS
 from .usererror import UserError
-
-
-class SweepParser(argparse.ArgumentParser):
-    """ArgumentParser whose errors are one-line UserErrors."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise UserError(message)
-
-
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    def __init__(self, prog: str):
-        super().__init__(prog, max_help_position=34, width=100)
-
 
 DESCRIPTION = """Run a grid of training runs (task x learner x seed) as independent jobs, each a
 'difftraffic run ... --threads 1 --out SWEEP/<task>/<learner>/s<seed>' subprocess, on Ray if installed
@@ -172,15 +160,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="run a grid of task x learner x seed jobs (Ray or local), resumable; aggregate results",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=_Formatter,
+        formatter_class=HelpFormatter,
     )
     add_arguments(p)
     p.set_defaults(func=cmd_sweep)
     return p
 
 
-def build_parser() -> SweepParser:
-    p = SweepParser(prog="difftraffic sweep", description=DESCRIPTION, epilog=EPILOG, formatter_class=_Formatter)
+def build_parser() -> OneLineParser:
+    p = OneLineParser(prog="difftraffic sweep", description=DESCRIPTION, epilog=EPILOG, formatter_class=HelpFormatter)
     add_arguments(p)
     return p
 
@@ -319,24 +307,7 @@ def _aggregate(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``difftraffic sweep ...`` / ``python -m difftraffic.sweep ...``; returns the exit code."""
-    parser = build_parser()
-    try:
-        argv = list(sys.argv[1:] if argv is None else argv)
-        args = parser.parse_args(argv)
-        args.argv = argv
-        return int(cmd_sweep(args) or 0)
-    except UserError as err:
-        sys.stdout.flush()
-        print(f"difftraffic: error: {err}", file=sys.stderr)
-        return 2
-    except SystemExit as exc:  # --help
-        return exc.code if isinstance(exc.code, int) else 0
-    except KeyboardInterrupt:
-        print("difftraffic: sweep interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # e.g. `--dry-run | head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    return run_main(build_parser(), argv, cmd_sweep, interrupted="difftraffic: sweep interrupted")
 
 
 if __name__ == "__main__":

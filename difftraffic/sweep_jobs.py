@@ -222,8 +222,11 @@ def sweep_lock(sweep_dir: Path):
     """Hold an exclusive lock on the sweep directory; UserError if another sweep holds it."""
     import fcntl
 
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(sweep_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(sweep_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held for the whole block
+    except OSError as exc:
+        raise UserError(f"--out {sweep_dir}: cannot create the sweep directory ({exc.strerror})") from None
     try:
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .runsetup import MAX_SEED
 from .sweep_jobs import Job, make_jobs
 from .sweep_presets import PRESETS, Preset, get_preset, paper_epochs
 from .usererror import UserError
@@ -31,16 +32,31 @@ def _split(values: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _names(flag: str, given: Sequence[str] | None, default: Sequence[str]) -> list[str]:
+    """The names given to ``flag`` (space or comma separated), else ``default``; UserError if given empty."""
+    if given is None:
+        return list(default)
+    names = _split(given)
+    if not names:
+        raise UserError(f"{flag}: no {flag[2:]} given")
+    return names
+
+
+MAX_SEEDS = 1000
+
+
 def parse_seeds(values: Sequence[str]) -> list[int]:
-    """``['1-3', '7']`` → [1, 2, 3, 7]; UserError on anything else."""
-    seeds: list[int] = []
+    """``['1-3', '7']`` → [1, 2, 3, 7]; UserError on anything else (seeds 0 to MAX_SEED, at most MAX_SEEDS)."""
+    seeds: dict[int, None] = {}
     for item in _split(values):
         m = re.fullmatch(r"(\d+)(?:-(\d+))?", item)
         if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
             raise UserError(f"--seeds {item}: expected non-negative integers or ranges like 1-3")
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-        seeds += [s for s in range(lo, hi + 1) if s not in seeds]
-    return seeds
+        if hi > MAX_SEED or hi - lo + len(seeds) >= MAX_SEEDS:
+            raise UserError(f"--seeds {item}: seeds go from 0 to {MAX_SEED}, at most {MAX_SEEDS} of them")
+        seeds.update(dict.fromkeys(range(lo, hi + 1)))
+    return list(seeds)
 
 
 def parse_caps(items: Sequence[str], names: list[str]) -> dict[str, int]:
@@ -146,7 +162,7 @@ def plan_sweep(args: argparse.Namespace) -> SweepPlan:
     elif not (args.tasks and args.learners):
         raise UserError("sweep: give --preset NAME, or --tasks and --learners (see difftraffic sweep --help)")
     tasks: list[tuple[str, str]] = []
-    for spec in _split(args.tasks) or list(preset.tasks):
+    for spec in _names("--tasks", args.tasks, preset.tasks if preset else ()):
         try:
             task, name, _family = resolve_task(spec)
         except UserError as err:
@@ -156,7 +172,7 @@ def plan_sweep(args: argparse.Namespace) -> SweepPlan:
             raise UserError(f"--tasks {spec}: another task is also named {name!r} ({same[0]}); rename one file")
         if not same:
             tasks.append((task, name))
-    learners = _split(args.learners) or list(preset.learners)
+    learners = _names("--learners", args.learners, preset.learners if preset else ())
     for name in learners:
         if name not in LEARNERS:
             raise UserError(f"--learners {name}: unknown learner (choose from {', '.join(LEARNERS)})")
@@ -182,7 +198,7 @@ def plan_sweep(args: argparse.Namespace) -> SweepPlan:
         if "=" not in item:
             raise UserError(f"--config-override {item}: expected KEY=VALUE")
     run_args = (list(preset.run_args) if preset else []) + _run_args(args.run_args)
-    experiment = args.experiment or (preset.name if preset else "custom")
+    experiment = args.experiment if args.experiment is not None else (preset.name if preset else "custom")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", experiment):
         raise UserError(f"--experiment {experiment}: use letters, digits, '.', '_' or '-'")
     sweep_dir = Path(args.out or Path("runs") / "sweeps" / experiment).absolute()

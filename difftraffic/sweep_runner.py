@@ -7,13 +7,13 @@ abort their epoch (the last checkpoint on disk is kept). Third: the sweep exits 
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from .cliutil import SignalTrap
 from .progress import fmt_duration, fmt_num
 from .rundir import RunDir, load_checkpoint
 from .sweep_jobs import Job, clear_run_dir, last_progress
@@ -21,33 +21,17 @@ from .sweep_status import EpochClock, SweepDisplay, status_text
 from .usererror import UserError
 
 
-class StopSignals:
+class StopSignals(SignalTrap):
     """Counts SIGINT/SIGTERM while active (the main thread only); the third one raises KeyboardInterrupt."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.count = 0
-        self.signum: int | None = None
-        self._old: dict[int, Any] = {}
 
-    def __enter__(self) -> StopSignals:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(ValueError):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum: int, frame: Any) -> None:
+    def on_signal(self, signum: int, first: bool) -> None:
         self.count += 1
-        self.signum = self.signum or signum
         if self.count >= 3:
             raise KeyboardInterrupt
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + int(self.signum or signal.SIGINT)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cliutil import SignalTrap
 from .csvlog import CsvLog
 from .progress import ProgressLine, command_name, fmt_count, fmt_duration, fmt_num
 from .rundir import RunDir, load_checkpoint, removed_on_failure, save_checkpoint, write_config
@@ -30,36 +31,20 @@ TIMING_COLUMNS = ("wall_s", "charts/SPS")
 """progress.csv columns (besides time/*) that measure speed and so differ between identical runs."""
 
 
-class StopRequest:
+class StopRequest(SignalTrap):
     """SIGINT/SIGTERM handler: the first signal asks to stop after the current epoch, a second aborts."""
 
     def __init__(self, progress: ProgressLine):
-        self.signum: int | None = None
+        super().__init__()
         self.progress = progress
-        self._old: dict[int, Any] = {}
 
-    def __enter__(self) -> StopRequest:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(ValueError):  # not the main thread: keep default handling
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.signum is not None:
+    def on_signal(self, signum: int, first: bool) -> None:
+        if not first:
             raise KeyboardInterrupt
-        self.signum = signum
         self.progress.message(
             f"received {signal.Signals(signum).name}: finishing this epoch, then saving a "
             "checkpoint (send it again to abort the epoch)"
         )
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + int(self.signum or signal.SIGINT)
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 A learner subclasses :class:`Learner`, sets ``name`` and implements ``setup()`` (its own optimisers
 and state), ``train_epoch()`` (its algorithm, top to bottom, returning a metrics dict) and, if it
-has state, ``extra_state()`` / ``load_extra_state()``. Everything random comes from generators the
+has state, ``extra_state()`` / ``load_extra_state()`` (:class:`ActorAdamLearner` does all three for a
+learner with one Adam optimiser on the actor). Everything random comes from generators the
 learner owns and saves, so same seed => identical metrics and ``state_dict`` => exact resume (CPU).
 """
 
@@ -342,3 +343,16 @@ class Learner:
         if cfg.get("actor_lr_schedule", "constant") == "linear":
             return linear_lr(cfg["actor_lr"], self.epoch, cfg["max_epochs"], cfg["min_lr"])
         return cfg["actor_lr"]
+
+
+class ActorAdamLearner(Learner):
+    """A learner whose actor has one Adam optimiser ``actor_opt`` (``actor_lr``, ``actor_betas``), checkpointed."""
+
+    def setup(self) -> None:
+        self.actor_opt = FlatAdam(self.actor_flat, self.config["actor_lr"], self.config["actor_betas"])
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"actor_opt": self.actor_opt.state_dict()}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.actor_opt.load_state_dict(state["actor_opt"])

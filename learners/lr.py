@@ -9,16 +9,12 @@ Per epoch:
 
 from __future__ import annotations
 
-from .base import Learner, flatten_batch
+from .base import ActorAdamLearner, flatten_batch
 from .core.distributions import neglogp
-from .core.flat import FlatAdam
 
 
-class LR(Learner):
+class LR(ActorAdamLearner):
     name = "lr"
-
-    def setup(self) -> None:
-        self.actor_opt = FlatAdam(self.actor_flat, self.config["actor_lr"], self.config["actor_betas"])
 
     def train_epoch(self) -> dict[str, float]:
         ro = self.collect(graph="none")
@@ -43,9 +39,3 @@ class LR(Learner):
             "grad/norm_after_clip": float(after) if ok else float("nan"),
             "grad/actor_lr": self.actor_opt.lr,
         }
-
-    def extra_state(self) -> dict:
-        return {"actor_opt": self.actor_opt.state_dict()}
-
-    def load_extra_state(self, state: dict) -> None:
-        self.actor_opt.load_state_dict(state["actor_opt"])

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import torch
 
-from .base import Learner, flatten_batch
+from .base import ActorAdamLearner, flatten_batch
 from .core.advantages import advantage_action_grads
 from .core.distributions import neglogp
-from .core.flat import FlatAdam
 
 
 def one_step_action_grads(ro, gamma: float) -> torch.Tensor:
@@ -43,11 +42,8 @@ def enhancement_loss(mu, logstd, eps, actions, action_grads, importance: float) 
     return -(w * (action_grads * a_theta).sum(-1)).mean()
 
 
-class PE(Learner):
+class PE(ActorAdamLearner):
     name = "pe"
-
-    def setup(self) -> None:
-        self.actor_opt = FlatAdam(self.actor_flat, self.config["actor_lr"], self.config["actor_betas"])
 
     def train_epoch(self) -> dict[str, float]:
         cfg = self.config
@@ -87,9 +83,3 @@ class PE(Learner):
         }
         metrics.update(self.update_critic(ro, self.advantages(ro, self.lam)))
         return metrics
-
-    def extra_state(self) -> dict:
-        return {"actor_opt": self.actor_opt.state_dict()}
-
-    def load_extra_state(self, state: dict) -> None:
-        self.actor_opt.load_state_dict(state["actor_opt"])

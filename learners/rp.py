@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import torch
 
-from .base import Learner
-from .core.flat import FlatAdam
+from .base import ActorAdamLearner
 
 
-class RP(Learner):
+class RP(ActorAdamLearner):
     name = "rp"
-
-    def setup(self) -> None:
-        self.actor_opt = FlatAdam(self.actor_flat, self.config["actor_lr"], self.config["actor_betas"])
 
     def rp_objective(self, ro) -> torch.Tensor:
         """-(mean over segments of A_s + V_s): the loss whose gradient is the RP gradient (in the graph)."""
@@ -50,9 +46,3 @@ class RP(Learner):
         }
         metrics.update(self.update_critic(ro, self.advantages(ro, self.lam)))
         return metrics
-
-    def extra_state(self) -> dict:
-        return {"actor_opt": self.actor_opt.state_dict()}
-
-    def load_extra_state(self, state: dict) -> None:
-        self.actor_opt.load_state_dict(state["actor_opt"])

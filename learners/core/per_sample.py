@@ -26,6 +26,19 @@ from torch.func import functional_call, grad, vmap
 from .flat import FlatParams
 
 
+def _vmapped_grads(module, flat: FlatParams, objective: Callable, obs, extras: tuple, one_row: bool) -> torch.Tensor:
+    """``[S, P]``: for each s, d objective(module(obs_s), *extras_s) / d theta, vmapped over the leading dim.
+    ``one_row`` feeds each ``obs_s`` and extra as a batch of one (a leading dim of 1)."""
+
+    def single(theta, o, *xs):
+        if one_row:
+            o, xs = o.unsqueeze(0), tuple(x.unsqueeze(0) for x in xs)
+        return objective(functional_call(module, flat.views(theta), (o,)), *xs)
+
+    in_dims = (None, 0) + (0,) * len(extras)
+    return vmap(grad(single), in_dims=in_dims)(flat.data.detach(), obs, *extras)
+
+
 def per_sample_grads(
     module: torch.nn.Module,
     flat: FlatParams,
@@ -38,13 +51,7 @@ def per_sample_grads(
     ``obs`` is ``[S, D]``; each ``extra`` is ``[S, ...]``. ``loss_fn`` receives the module's output
     for a batch of one sample plus the matching extras (each with a leading dim of 1).
     """
-
-    def single(theta, o, *xs):
-        out = functional_call(module, flat.views(theta), (o.unsqueeze(0),))
-        return loss_fn(out, *(x.unsqueeze(0) for x in xs))
-
-    in_dims = (None, 0) + (0,) * len(extra)
-    return vmap(grad(single), in_dims=in_dims)(flat.data.detach(), obs, *extra)
+    return _vmapped_grads(module, flat, loss_fn, obs, extra, one_row=True)
 
 
 def per_segment_vjp(
@@ -59,12 +66,10 @@ def per_segment_vjp(
     ``[S, T, ...]`` adjoints of each module output (zero on padding).
     """
 
-    def single(theta, o, *adj):
-        outs = functional_call(module, flat.views(theta), (o,))
+    def contract(outs, *adj):
         return sum((u * a).sum() for u, a in zip(outs, adj))
 
-    in_dims = (None, 0) + (0,) * len(adjoints)
-    return vmap(grad(single), in_dims=in_dims)(flat.data.detach(), obs, *adjoints)
+    return _vmapped_grads(module, flat, contract, obs, adjoints, one_row=False)
 
 
 def per_segment_grads(

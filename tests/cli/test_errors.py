@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from .conftest import FAST, assert_user_error, cli_subprocess, run_cli
+from ..clihelpers import assert_user_error
+from .conftest import FAST, cli_subprocess, run_cli
 
 BASE = ("--epochs", 2, "--num-envs", 4, *FAST)
 
@@ -20,6 +21,8 @@ BASE = ("--epochs", 2, "--num-envs", 4, *FAST)
         (("run", "dejong", "--epochs", 0), ["--epochs 0: must be >= 1"]),
         (("run", "dejong", "--num-envs", -3, "--epochs", 1), ["--num-envs -3: must be >= 1"]),
         (("run", "dejong", "--eval-every", -1, *BASE), ["--eval-every -1: must be >= 0"]),
+        (("run", "dejong", "--seed", -1, *BASE), ["--seed -1: must be >= 0"]),
+        (("run", "dejong", "--seed", 2**64, *BASE), [f"--seed {2**64}: must be <= 2147483647"]),
         (("run", "dejong", "--dtype", "float16", *BASE), ["argument --dtype: invalid choice"]),
         (("run", "dejong", "--device", "tpu", *BASE), ["--device tpu: expected cpu, cuda or cuda:N"]),
         (("run", "dejong", "--config-override", "actor_lrr=1", *BASE), ["unknown key 'actor_lrr'", "actor_lr"]),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 
 import numpy as np
@@ -10,12 +9,8 @@ import pytest
 
 from difftraffic.plotting import choose_log_regret, mean_std
 
+from ..clihelpers import csv_rows as read
 from .conftest import FAST, run_cli
-
-
-def read(path):
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def test_eval_reproduces_the_recorded_return_exactly(in_tmp):

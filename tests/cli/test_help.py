@@ -10,7 +10,8 @@ import pytest
 
 from difftraffic.cli import build_parser
 
-from .conftest import REPO, run_cli
+from ..clihelpers import REPO
+from .conftest import run_cli
 
 COMMANDS = ("run", "eval", "view", "export", "plot", "check", "bench")
 

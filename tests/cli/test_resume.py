@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import signal
 import time
 
@@ -10,21 +9,27 @@ import pytest
 import torch
 import yaml
 
-from .conftest import FAST, assert_user_error, cli_subprocess, run_cli
-
-TIMING = ("wall_s", "charts/SPS")
+from ..clihelpers import assert_user_error, csv_rows, without_timing
+from .conftest import FAST, cli_subprocess, run_cli
 
 
 def metric_rows(path):
     """progress.csv rows without the timing columns (wall_s, charts/SPS, time/*)."""
-    with open(path, newline="") as fh:
-        return [{k: v for k, v in r.items() if k not in TIMING and not k.startswith("time/")}
-                for r in csv.DictReader(fh)]  # fmt: skip
+    return without_timing(csv_rows(path))
 
 
-def read(path):
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+def _signal_a_long_run(in_tmp, sig: int, lines: int, *flags) -> tuple[int, str]:
+    """Start an endless dejong/lr run in ./r, send ``sig`` once progress.csv has ``lines`` lines (header
+    included); returns the exit code and stderr."""
+    proc = cli_subprocess("run", "dejong", "--learner", "lr", "--epochs", 100000, "--num-envs", 4,
+                          "--eval-every", 0, "--out", "r", *flags, *FAST, cwd=in_tmp)  # fmt: skip
+    progress = in_tmp / "r/progress.csv"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not progress.exists() or len(progress.read_text().splitlines()) < lines):
+        time.sleep(0.1)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err
 
 
 @pytest.mark.parametrize("learner", ["gippo", "rp"])
@@ -36,15 +41,15 @@ def test_stop_and_resume_is_exact(in_tmp, learner):
     part = run_cli("run", *common, "--out", "part", "--stop-after", 5)
     assert part.code == 0, part.err
     assert "stopped after epoch 5" in part.out and "difftraffic run --resume --out part" in part.out
-    assert len(read(in_tmp / "part/progress.csv")) == 5
+    assert len(csv_rows(in_tmp / "part/progress.csv")) == 5
     # a first resume session stops again after 1 more epoch, a second one finishes
     again = run_cli("run", "--resume", "--out", "part", "--stop-after", 1)
     assert again.code == 0, again.err
     done = run_cli("run", "--resume", "--out", "part")
     assert done.code == 0, done.err
     assert metric_rows(in_tmp / "full/progress.csv") == metric_rows(in_tmp / "part/progress.csv")
-    assert read(in_tmp / "full/eval.csv") == read(in_tmp / "part/eval.csv")  # evaluations are deterministic
-    walls = [float(r["wall_s"]) for r in read(in_tmp / "part/progress.csv")]
+    assert csv_rows(in_tmp / "full/eval.csv") == csv_rows(in_tmp / "part/eval.csv")  # evaluations are deterministic
+    walls = [float(r["wall_s"]) for r in csv_rows(in_tmp / "part/progress.csv")]
     assert all(b > a for a, b in zip(walls, walls[1:]))  # wall_s continues across sessions
     cfg = yaml.safe_load((in_tmp / "part/config.yaml").read_text())
     assert len(cfg["resumed"]) == 2
@@ -77,7 +82,7 @@ def test_epochs_may_grow_on_resume_and_nothing_to_do(in_tmp):
     assert res.code == 0 and "nothing to do" in res.out
     res = run_cli("run", "--resume", "--out", "r", "--epochs", 5)
     assert res.code == 0, res.err
-    assert [int(r["epoch"]) for r in read(in_tmp / "r/progress.csv")] == [1, 2, 3, 4, 5]
+    assert [int(r["epoch"]) for r in csv_rows(in_tmp / "r/progress.csv")] == [1, 2, 3, 4, 5]
     cfg = yaml.safe_load((in_tmp / "r/config.yaml").read_text())
     assert cfg["epochs"] == 5 and cfg["learner_config"]["max_epochs"] == 5
 
@@ -105,33 +110,20 @@ def test_resume_with_a_different_config_is_refused(in_tmp, flags, fragment):
 
 
 def test_sigterm_saves_a_checkpoint_and_resume_continues(in_tmp):
-    proc = cli_subprocess("run", "dejong", "--learner", "lr", "--epochs", 100000, "--num-envs", 4,
-                          "--checkpoint-every", 100000, "--eval-every", 0, "--out", "r", *FAST, cwd=in_tmp)  # fmt: skip
-    progress = in_tmp / "r/progress.csv"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not progress.exists() or len(progress.read_text().splitlines()) < 4):
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
+    code, err = _signal_a_long_run(in_tmp, signal.SIGTERM, 4, "--checkpoint-every", 100000)
+    assert code == 143, err
     assert "Traceback" not in err
     assert "interrupted by SIGTERM after epoch" in err and "difftraffic run --resume --out r" in err
+    progress = in_tmp / "r/progress.csv"
     ckpt = torch.load(in_tmp / "r/checkpoints/latest.pt", weights_only=True)
     epoch = ckpt["epoch"]
-    assert epoch >= 3 and ckpt["csv_rows"]["progress"] == epoch == len(read(progress))
+    assert epoch >= 3 and ckpt["csv_rows"]["progress"] == epoch == len(csv_rows(progress))
     res = run_cli("run", "--resume", "--out", "r", "--stop-after", 2)
     assert res.code == 0, res.err
-    assert [int(r["epoch"]) for r in read(progress)] == list(range(1, epoch + 3))
+    assert [int(r["epoch"]) for r in csv_rows(progress)] == list(range(1, epoch + 3))
 
 
 def test_sigint_exits_130_with_a_loadable_checkpoint(in_tmp):
-    proc = cli_subprocess("run", "dejong", "--learner", "lr", "--epochs", 100000, "--num-envs", 4,
-                          "--eval-every", 0, "--out", "r", *FAST, cwd=in_tmp)  # fmt: skip
-    progress = in_tmp / "r/progress.csv"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not progress.exists() or len(progress.read_text().splitlines()) < 3):
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "interrupted by SIGINT" in err and "Traceback" not in err
+    code, err = _signal_a_long_run(in_tmp, signal.SIGINT, 3)
+    assert code == 130 and "interrupted by SIGINT" in err and "Traceback" not in err
     assert torch.load(in_tmp / "r/checkpoints/latest.pt", weights_only=True)["epoch"] >= 2

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import math
 
 import pytest
 import torch
 import yaml
 
+from difftraffic.cli import LEARNERS
+
+from ..clihelpers import csv_rows as rows
+from ..clihelpers import without_timing
 from .conftest import FAST, run_cli
-
-LEARNERS = ("lr", "rp", "lrp", "ppo", "pe", "gippo")
-TIMING = ("wall_s", "charts/SPS")
-
-
-def rows(path):
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 @pytest.mark.parametrize("learner", LEARNERS)
@@ -86,9 +81,8 @@ def test_same_seed_same_metrics_and_overrides_apply(in_tmp):
                 "--config-override", "actor_lr=0.05", "--config-override", "mini_epochs=2", *FAST)  # fmt: skip
     assert a.code == b.code == c.code == 0
     ra, rb, rc = rows(in_tmp / "a/progress.csv"), rows(in_tmp / "b/progress.csv"), rows(in_tmp / "c/progress.csv")
-    strip = lambda rs: [{k: v for k, v in r.items() if k not in TIMING and not k.startswith("time/")} for r in rs]  # noqa: E731
-    assert strip(ra) == strip(rb)
-    assert strip(ra) != strip(rc)
+    assert without_timing(ra) == without_timing(rb)
+    assert without_timing(ra) != without_timing(rc)
     cfg = yaml.safe_load((in_tmp / "c/config.yaml").read_text())
     assert cfg["learner_config"]["actor_lr"] == 0.05 and cfg["learner_config"]["mini_epochs"] == 2
     assert cfg["config_overrides"] == ["actor_lr=0.05", "mini_epochs=2"]

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-
 import numpy as np
 import pytest
 
+from difftraffic.cli import LEARNERS
 from difftraffic.record import Episode
 
+from ..clihelpers import csv_rows as rows
+from ..clihelpers import without_timing
 from .conftest import run_cli
 
-LEARNERS = ("lr", "rp", "lrp", "ppo", "pe", "gippo")
 TINY = ("--num-envs", 4, "--eval-episodes", 2, "--eval-every", 0, "--record-envs", 2, "--record-steps", 40,
         "--grad-window", 4, "--no-tensorboard")  # fmt: skip
-TIMING = ("wall_s", "charts/SPS")
-
-
-def rows(path):
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 @pytest.mark.parametrize("learner", LEARNERS)
@@ -50,8 +44,7 @@ def test_pacecar_resume_is_exact(in_tmp):
     assert run_cli("run", "--resume", "--out", "part").code == 0
 
     def metrics(name):
-        return [{k: v for k, v in r.items() if k not in TIMING and not k.startswith("time/")}
-                for r in rows(in_tmp / name / "progress.csv")]  # fmt: skip
+        return without_timing(rows(in_tmp / name / "progress.csv"))
 
     assert metrics("full") == metrics("part")
     assert rows(in_tmp / "full/eval.csv") == rows(in_tmp / "part/eval.csv")

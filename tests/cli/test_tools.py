@@ -5,7 +5,8 @@ from __future__ import annotations
 import difftraffic.clitools as clitools
 from difftraffic.conformance import FAIL, Finding
 
-from .conftest import REPO, assert_user_error, run_cli
+from ..clihelpers import REPO, assert_user_error
+from .conftest import run_cli
 
 
 def test_check_task_passes_with_exit_0():

@@ -2,68 +2,33 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
-import os
 import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from difftraffic.sweep import main
 
-REPO = Path(__file__).resolve().parents[2]
+from ..clihelpers import Result, csv_rows, python_m, run_in_process, without_timing
+
 FAST = "--eval-episodes 4 --no-tensorboard"
 """--run-args that keep the jobs' evaluation small."""
-TIMING = ("wall_s", "charts/SPS")
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def err_lines(self) -> list[str]:
-        return self.err.strip().splitlines()
 
 
 def run_sweep(*argv: object) -> Result:
     """``difftraffic sweep argv...`` in this process, stdout/stderr captured."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return Result(code, out.getvalue(), err.getvalue())
+    return run_in_process(main, *argv)
 
 
 def sweep_subprocess(*argv: object, cwd: Path) -> subprocess.Popen:
     """``python -m difftraffic.sweep argv...`` (stdout/stderr piped, text)."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.Popen(
-        [sys.executable, "-m", "difftraffic.sweep", *map(str, argv)],
-        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def assert_user_error(res: Result, *fragments: str) -> None:
-    """Exit 2 with exactly one stderr line 'difftraffic: error: ...' holding the fragments."""
-    assert res.code == 2, (res.code, res.out, res.err)
-    assert len(res.err_lines) == 1, res.err
-    line = res.err_lines[0]
-    assert line.startswith("difftraffic: error: "), line
-    for frag in fragments:
-        assert frag in line, (frag, line)
+    return python_m("difftraffic.sweep", *argv, cwd=cwd)
 
 
 def deterministic_rows(path: Path) -> list[dict[str, str]]:
     """progress.csv / eval.csv rows without the timing columns (wall_s, charts/SPS, time/*)."""
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return [{k: v for k, v in r.items() if k not in TIMING and not k.startswith("time/")} for r in rows]
+    return without_timing(csv_rows(path))
 
 
 def make_run(path: Path, task: str, learner: str, seed: int, returns: list[float], wall_s: list[float] | None = None):

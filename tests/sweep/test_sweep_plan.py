@@ -14,7 +14,8 @@ from difftraffic.sweep_presets import PRESETS
 from difftraffic.sweep_status import EpochClock, estimate_eta
 from difftraffic.usererror import UserError
 
-from .conftest import assert_user_error, make_run, run_sweep
+from ..clihelpers import assert_user_error
+from .conftest import make_run, run_sweep
 
 
 def test_presets_are_the_papers_grids():
