@@ -5,8 +5,9 @@
   any sample of the minibatch has |n0 - n1| > ``mixture_gap`` (log r clamped to +-``log_ratio_max``).
 * loss = mean(max(-A r, -A clip(r, 1 - e, 1 + e))), A normalised once over the whole batch.
 * contiguous minibatches, ``mini_epochs`` passes, global-norm clipping, the actor's own Adam.
-* stable-PPO guard: if the loss got worse ([D]: last minibatch loss > first; [G]: mean of the last
-  mini-epoch > mean of the first), restore the actor, retry with lr0/1.5, up to ``max_tries``.
+* stable-PPO guard: if the loss got worse ([G], the default: mean of the last mini-epoch > mean of the
+  first; [D]: last minibatch loss > first, which compares different slices when there are several
+  minibatches), restore the actor, retry with lr0/1.5, up to ``max_tries``.
 * optional KL-adaptive lr (rl_games legacy AdaptiveScheduler) updated after every minibatch.
 """
 
@@ -43,7 +44,7 @@ class PPOSettings:
     log_ratio_max: float = 64.0
     mixture_gap: float = 4.0
     stable: bool = True
-    worse_rule: str = "minibatch"  # "minibatch" ([D]) or "mini_epoch_mean" ([G])
+    worse_rule: str = "mini_epoch_mean"  # "mini_epoch_mean" ([G]) or "minibatch" ([D])
     max_tries: int = 8
     lr_divisor: float = 1.5
     adaptive_kl: float | None = None  # KL threshold for the adaptive lr; None = constant lr

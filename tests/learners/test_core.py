@@ -185,3 +185,22 @@ def test_kl_adaptive_lr_updates_after_every_minibatch():
     actor, flat, opt, batch = _ppo_setup(8e-3)
     _, next_lr, _ = run_ppo(actor, flat, opt, batch, PPOSettings(mini_epochs=3, stable=False, adaptive_kl=1e6))
     assert next_lr == pytest.approx(1e-2)
+
+
+def test_stable_guard_with_several_minibatches_compares_like_with_like():
+    # Two minibatches of 16: advantages +1 on the first, -1 on the second, so at r ~ 1 the first minibatch's
+    # surrogate is ~ -1 and the second's ~ +1. A small, sound update lowers both.
+    actor, flat, opt, batch = _ppo_setup(1e-3)
+    batch.advantages[:16], batch.advantages[16:] = 1.0, -1.0
+    # [G] rule (default): mean of the last mini-epoch < mean of the first -> accepted on the first try
+    metrics, next_lr, _ = run_ppo(actor, flat, opt, batch, PPOSettings(mini_epochs=5, minibatch_size=16))
+    assert metrics["grad/ppo_accepted"] == 1.0 and metrics["grad/ppo_tries"] == 1 and next_lr == 1e-3
+    assert metrics["losses/ppo_first"] == pytest.approx(-1.0, abs=1e-2)
+    # [D] rule: the last minibatch (second slice, ~ +1) is compared with the first (first slice, ~ -1):
+    # every try is judged "worse" whatever the update did, and the next epoch's lr shrinks
+    actor, flat, opt, batch = _ppo_setup(1e-3)
+    batch.advantages[:16], batch.advantages[16:] = 1.0, -1.0
+    settings = PPOSettings(mini_epochs=5, minibatch_size=16, worse_rule="minibatch", max_tries=3)
+    metrics, next_lr, _ = run_ppo(actor, flat, opt, batch, settings)
+    assert metrics["grad/ppo_accepted"] == 0.0 and metrics["grad/ppo_tries"] == 3
+    assert next_lr == pytest.approx(1e-3 / 1.5)
