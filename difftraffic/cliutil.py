@@ -6,6 +6,7 @@ trap behind graceful stops.
 
 from __future__ import annotations
 
+import abc
 import argparse
 import contextlib
 import os
@@ -60,7 +61,7 @@ def run_main(
         return 0
 
 
-class SignalTrap:
+class SignalTrap(abc.ABC):
     """Routes SIGINT/SIGTERM to :meth:`on_signal` while active (the main thread only; elsewhere the default
     handling stays) and restores the previous handlers on exit. ``signum`` is the first signal received."""
 
@@ -83,9 +84,9 @@ class SignalTrap:
         self.signum = self.signum or signum
         self.on_signal(signum, first)
 
+    @abc.abstractmethod
     def on_signal(self, signum: int, first: bool) -> None:
         """React to a signal (``first``: no signal came before); may raise KeyboardInterrupt."""
-        raise NotImplementedError
 
     @property
     def exit_code(self) -> int:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from .cli import main as cli_main
-from .progress import command_name
+from .progress import command_lines, command_name
 from .rundir import RunDir
 
 SCENARIO = "2lane"
@@ -69,10 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         (f"{cmd} plot {out}", f"learning curve and GI-PPO's alpha traces -> {out}/plots/"),
         (f"{cmd} eval {out}", "deterministic evaluation of the best checkpoint"),
     ]
-    width = max(len(c) for c, _ in steps)
     print(f"\nWatch what the pace car learned ({n} recorded episodes, from before training to the end):")
-    for c, what in steps:
-        print(f"  {c:<{width}}  # {what}")
+    print("\n".join(command_lines(steps)))
     return 0
 
 

@@ -204,7 +204,8 @@ def plot_learning_curves(runs: list[RunData], out: Path, plt, x: str, yscale: st
     return path
 
 
-def plot_gippo(task: str, runs: list[RunData], out: Path, plt, x: str) -> Path | None:
+def plot_gippo(task: str, runs: list[RunData], out: Path, plt, x: str, prefix: str = "") -> Path | None:
+    """GI-PPO diagnostics of ``task``'s runs, one line per seed, to ``out/<prefix>gippo_<task>.png``."""
     if not any(r.col("grad/alpha") is not None for r in runs):
         return None
     xcol, xlabel = X_COLUMNS[x]
@@ -239,7 +240,7 @@ def plot_gippo(task: str, runs: list[RunData], out: Path, plt, x: str) -> Path |
     ax_r.set_title("R_alpha (expected additional return, Eq. 16)")
     ax_d.set_title("estimated det(I + alpha H)")
     ax_o.set_title("out-of-range ratio (Eq. 12)")
-    return _save_diagnostics(fig, xlabel, f"GI-PPO diagnostics: {task}", out / f"gippo_{_safe(task)}.png")
+    return _save_diagnostics(fig, xlabel, f"GI-PPO diagnostics: {task}", out / f"{prefix}gippo_{_safe(task)}.png")
 
 
 def plot_lrp(task: str, runs: list[RunData], out: Path, plt, x: str) -> Path | None:

@@ -31,6 +31,12 @@ def command_name() -> str:
     return str(script) if rel.startswith("..") else rel
 
 
+def command_lines(steps: list[tuple[str, str]], indent: str = "  ") -> list[str]:
+    """``(command, comment)`` pairs as lines with the ``# comment`` column aligned."""
+    width = max(len(c) for c, _ in steps)
+    return [f"{indent}{c:<{width}}  # {what}" for c, what in steps]
+
+
 def fmt_num(x: float | None, digits: int = 4) -> str:
     """Compact number: 943.5, 0.1234, -3.8e-10, 1.2e+05; 'n/a' for None/NaN/inf."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):

@@ -9,7 +9,7 @@ seed) over seeds. Written into ``--results-dir`` (default ``docs/results``):
   ``seeds`` = number of runs, ``epochs`` = epochs actually run (the fewest among the seeds), ``paper`` = the
   paper's value (empty where it has none). Re-aggregating an experiment replaces only that experiment's rows.
 * ``<experiment>.md`` — ours beside the paper's, best per row in bold (``results_tables``).
-* ``<experiment>_curves.png`` (``_curves_steps.png`` with ``--x steps``) and ``gippo_<problem>.png``
+* ``<experiment>_curves.png`` (``_curves_steps.png`` with ``--x steps``) and ``<experiment>_gippo_<problem>.png``
   (``results_figures``).
 * For a timing experiment (preset ``timing``): ``timing.csv`` and ``timing.md`` instead (Table 2).
 

@@ -4,7 +4,7 @@
   per problem, one curve per learner (fixed colours across figures): the mean over seeds of the running-mean
   return with a ±1 std band (sample std, as in summary.csv). Function problems, whose returns are ≤ 0 and
   span many decades, show −return on a log axis (lower is better), as ``difftraffic plot`` does.
-* ``gippo_<problem>.png``: GI-PPO's α, R_α, estimated det(I + αH) (min/mean/max) and out-of-range ratio per
+* ``<experiment>_gippo_<problem>.png``: GI-PPO's α, R_α, estimated det(I + αH) (min/mean/max) and out-of-range ratio per
   seed — drawn by ``difftraffic plot``'s :func:`difftraffic.plotting.plot_gippo`.
 """
 
@@ -88,7 +88,7 @@ def write_figures(exp: Any, out: Path, x: str = "epoch") -> list[Path]:
     for problem in exp.order:
         runs = sorted((r for r in exp.runs if r.task == problem and r.learner == "gippo"), key=lambda r: r.seed)
         if runs:
-            path = plot_gippo(problem, runs, out, plt, x)
+            path = plot_gippo(problem, runs, out, plt, x, prefix=f"{exp.name}_")
             if path is not None:
                 written.append(path)
     plt.close("all")

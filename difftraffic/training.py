@@ -22,7 +22,7 @@ from typing import Any
 
 from .cliutil import SignalTrap
 from .csvlog import CsvLog
-from .progress import ProgressLine, command_name, fmt_count, fmt_duration, fmt_num
+from .progress import ProgressLine, command_lines, command_name, fmt_count, fmt_duration, fmt_num
 from .rundir import RunDir, load_checkpoint, removed_on_failure, save_checkpoint, write_config
 from .runplan import Plan, global_rng_state, plan_run
 from .runsetup import RESULT_KEYS
@@ -367,6 +367,5 @@ def print_summary(trainer: Trainer, status: str, session_s: float, resume_cmd: s
         ]
     if status != "done":
         steps.append((resume_cmd, f"continue to epoch {s['epochs']}"))
-    width = max(len(c) for c, _ in steps)
-    lines += [f"    {c:<{width}}  # {what}" for c, what in steps]
+    lines += command_lines(steps, indent="    ")
     print("\n".join(lines))

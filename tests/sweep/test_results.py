@@ -153,7 +153,7 @@ def test_figures_are_nonempty_pngs(tmp_path):
     out = tmp_path / "results"
     written = aggregate([sweep], results_dir=out, x="steps")
     pngs = [p for p in written if p.suffix == ".png"]
-    assert [p.name for p in pngs] == ["mix_curves_steps.png", "gippo_dejong.png"]
+    assert [p.name for p in pngs] == ["mix_curves_steps.png", "mix_gippo_dejong.png"]
     for png in pngs:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         image = mpimg.imread(png)
