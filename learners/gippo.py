@@ -3,7 +3,8 @@
 Per epoch (alpha and the alpha-fit lr computed here take effect next epoch, as [D]):
 1. roll out H steps keeping the graph through the simulator (``graph="actions"``);
 2. GAE advantages A with the target critic (in the graph);
-3. dA_t/da_t for every sample from ONE backward pass (eq. 15, core/advantages.py);
+3. dA_t/da_t for every sample from ONE backward pass (eq. 15, core/advantages.py); optionally (not in the
+   paper, ``adv_grad_clip``) each sample's norm capped at a multiple of the batch median;
 4. alpha-policy fit: 16 Adam steps (own optimiser) on mean ||mu + sigma*eps - (a + alpha dA/da)||^2
    with the stored eps; if the last loss exceeds the first, restore the actor, lr /= 1.5 and retry
    (up to 8 times);
@@ -30,6 +31,7 @@ from .core.alpha import (
     alpha_fit_loss,
     alpha_targets,
     bias_or_oorr_shrinks,
+    clip_to_median_multiple,
     det_alpha_update,
     est_det,
     expected_additional_return,
@@ -66,6 +68,8 @@ class GIPPO(PPO):
         del adv_graph
         obs, eps, actions = flatten_batch(ro.obs), flatten_batch(ro.eps), flatten_batch(ro.actions)
         adv_grad = flatten_batch(adv_grad)
+        adv_grad_var = float(trace_cov(adv_grad)) if adv_grad.shape[0] > 1 else math.nan  # before any clipping
+        adv_grad, clipped = clip_to_median_multiple(adv_grad, cfg["adv_grad_clip"])
 
         with self.timer("time/actor_update"):
             # 4: fit the actor to the alpha-policy
@@ -117,8 +121,9 @@ class GIPPO(PPO):
             "grad/oorr": oorr,
             "grad/R_alpha": r_alpha,
             "grad/R_alpha_normalised": r_alpha_n,
-            "grad/adv_grad_var": float(trace_cov(adv_grad)) if adv_grad.shape[0] > 1 else math.nan,
+            "grad/adv_grad_var": adv_grad_var,
             "grad/adv_var": float(flatten_batch(adv).var()) if adv.numel() > 1 else math.nan,
+            "grad/adv_grad_clipped": clipped,
         })  # fmt: skip
         self.alpha = next_alpha
         return metrics

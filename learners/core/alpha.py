@@ -10,6 +10,22 @@ def alpha_targets(actions: torch.Tensor, adv_grads: torch.Tensor, alpha: float) 
     return actions + alpha * adv_grads
 
 
+def clip_to_median_multiple(grads: torch.Tensor, multiple: float | None) -> tuple[torch.Tensor, float]:
+    """Rows of ``grads [N, A]`` whose L2 norm exceeds ``multiple`` x the median row norm, scaled down to it.
+
+    Returns the clipped rows and the fraction of rows clipped (``multiple`` None: unchanged, 0.0). A
+    safeguard, not in the paper, for simulators whose dA/da has a heavy tail (contacts: docs/learners.md).
+    """
+    assert grads.dim() == 2, f"grads: expected [N, A], got {list(grads.shape)}"
+    if multiple is None:
+        return grads, 0.0
+    norms = torch.linalg.vector_norm(grads, dim=-1)
+    cap = multiple * norms.median()
+    over = norms > cap
+    scale = torch.where(over, cap / torch.where(over, norms, torch.ones_like(norms)), torch.ones_like(norms))
+    return grads * scale.unsqueeze(-1), float(over.float().mean())
+
+
 def alpha_fit_loss(mu: torch.Tensor, logstd: torch.Tensor, eps: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Eq. 10 with the stored noise: mean over samples of sum_d (mu + sigma * eps - a_hat)^2."""
     diff = mu + torch.exp(logstd) * eps - targets

@@ -20,7 +20,9 @@ FAMILIES = ("functions", "physics", "traffic", "generic")
 META_KEYS = ("learner", "task", "family")
 
 # keys whose value may be null, with the type of a non-null value
-NULLABLE = {"grad_norm": float, "num_threads": int, "minibatch_size": int, "lrp_truncate": int}
+NULLABLE = {
+    "grad_norm": float, "num_threads": int, "minibatch_size": int, "lrp_truncate": int, "adv_grad_clip": float,
+}  # fmt: skip
 CHOICES = {
     "activation": ("elu", "relu", "tanh", "identity"),
     "critic_lr_schedule": ("linear", "constant"),
@@ -40,7 +42,7 @@ POSITIVE_INT = {
 }  # fmt: skip
 POSITIVE_FLOAT = {
     "critic_lr", "min_lr", "actor_lr", "alpha_fit_lr", "alpha0", "max_alpha", "kl_threshold", "e_clip",
-    "log_ratio_max", "mixture_gap", "invalid_obs", "grad_norm",
+    "log_ratio_max", "mixture_gap", "invalid_obs", "grad_norm", "adv_grad_clip",
 }  # fmt: skip
 UNIT_INTERVAL = {"gamma", "lam", "actor_lambda"}  # in (0, 1]
 FRACTION = {"target_critic_alpha", "det_interval"}  # in [0, 1)

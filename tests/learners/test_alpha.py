@@ -10,6 +10,7 @@ from learners.core.alpha import (
     alpha_fit_loss,
     alpha_targets,
     bias_or_oorr_shrinks,
+    clip_to_median_multiple,
     det_alpha_update,
     est_det,
     expected_additional_return,
@@ -105,3 +106,15 @@ def test_alpha_fit_loss_uses_stored_noise():
     targets = alpha_targets(a, torch.tensor([[1.0, 4.0]], dtype=D), alpha=0.5)  # [2.5, 2]
     # (2 - 2.5)^2 + (0 - 2)^2 = 4.25
     assert float(alpha_fit_loss(mu, logstd, eps, targets)) == pytest.approx(4.25)
+
+
+def test_clip_to_median_multiple_caps_only_the_tail():
+    # row norms 5, 1, 2, 100, 3 (median 3): with multiple 2 the cap is 6, so only the 100 row is scaled
+    g = torch.tensor([[3.0, 4.0], [1.0, 0.0], [0.0, 2.0], [60.0, 80.0], [0.0, -3.0]], dtype=D)
+    out, frac = clip_to_median_multiple(g, 2.0)
+    assert torch.equal(out[[0, 1, 2, 4]], g[[0, 1, 2, 4]]) and frac == pytest.approx(0.2)
+    assert torch.allclose(out[3], torch.tensor([3.6, 4.8], dtype=D))  # direction kept, norm 6
+    same, none = clip_to_median_multiple(g, None)
+    assert same is g and none == 0.0
+    zero, frac0 = clip_to_median_multiple(torch.zeros(3, 2, dtype=D), 2.0)  # zero rows stay zero, no NaN
+    assert torch.equal(zero, torch.zeros(3, 2, dtype=D)) and frac0 == 0.0

@@ -64,6 +64,7 @@ def test_user_env_gets_generic_defaults(point_env):
         ({"task": "ackley"}, "task: this config is for task 'ackley'"),
         ({"family": "cooking"}, "family: unknown 'cooking'"),
         ({"seed": 5}, "seed: unknown config key"),
+        ({"adv_grad_clip": -1.0}, "adv_grad_clip: must be > 0"),
     ],
 )
 def test_bad_configs_raise_one_line_errors(override, message):
