@@ -58,3 +58,15 @@ def test_gippo_gets_close_to_the_optimum():
     alphas = [m["grad/alpha"] for m in hist]
     assert alphas[0] == 1e-5 and max(alphas) > 1e-4, "alpha must adapt upwards on the smooth De Jong function"
     assert all(0.0 <= m["grad/oorr"] <= 1.0 for m in hist)
+
+
+def test_gippo_adv_grad_clip_scales_the_tail_and_still_learns():
+    # multiple 1: every sample above the median |dA/da| is scaled down, i.e. about half of them
+    learner = make_learner("gippo", make_task("dejong", num_envs=64, seed=0), {"adv_grad_clip": 1.0}, seed=0)
+    hist = list(learner.train(100))
+    clipped = [m["grad/adv_grad_clipped"] for m in hist]
+    assert all(0.4 <= c <= 0.5 for c in clipped), (min(clipped), max(clipped))
+    returns = [m["charts/episode_return"] for m in hist]
+    assert returns[0] < -5.0 and max(returns) >= -1e-3, f"best {max(returns):.3g}"
+    off = make_learner("gippo", make_task("dejong", num_envs=64, seed=0), seed=0)
+    assert next(iter(off.train(1)))["grad/adv_grad_clipped"] == 0.0
