@@ -73,7 +73,8 @@ def plot_curves(exp: Any, out: Path, plt: Any, x: str) -> Path:
         ax.legend(fontsize=7, title="learner (seeds)", title_fontsize=7)
     for ax in list(axes.flat)[len(problems) :]:
         ax.set_visible(False)
-    fig.suptitle(f"{exp.name}: learning curves (mean ± std over seeds)")
+    sep = "\n" if ncols == 1 else " "  # one 4.4-inch panel is too narrow for the title on one line
+    fig.suptitle(f"{exp.name}: learning curves{sep}(mean ± std over seeds)")
     fig.tight_layout()
     path = out / (f"{exp.name}_curves.png" if x == "epoch" else f"{exp.name}_curves_steps.png")
     fig.savefig(path, dpi=110)
