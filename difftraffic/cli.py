@@ -91,6 +91,15 @@ def _add_run(sub) -> None:
         "flags default to the run's saved values and may not change results",
     )
     p.add_argument(
+        "--task-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a keyword argument of the task class (repeatable), e.g. frame_skip=2 or fd_eps=1e-3 and "
+        "fd_centered=true for hopper/ant, compile=false for a scenario; saved in config.yaml, fixed on --resume "
+        "(default: none; options per task in docs/tasks.md)",
+    )
+    p.add_argument(
         "--config-override",
         action="append",
         default=[],

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .overrides import apply_overrides
+from .overrides import apply_overrides, parse_scalar
 from .rundir import CONFIG_MARKER, RunDir, load_checkpoint, read_config, run_name, unique_path
 from .runsetup import (
     CADENCE_KEYS,
@@ -110,6 +110,23 @@ def plan_run(args: argparse.Namespace) -> Plan:
     return _plan_resume(args) if args.resume else _plan_new(args)
 
 
+def task_options(items: list[str]) -> dict[str, Any]:
+    """``--task-option KEY=VALUE`` items -> keyword arguments (values parsed as by --config-override)."""
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UserError(f"--task-option {item}: expected key=value with a Python identifier as key")
+        if key in ("num_envs", "device", "dtype", "seed"):
+            raise UserError(f"--task-option {item}: {key} is set by the run itself (use --{key.replace('_', '-')})")
+        try:
+            options[key] = parse_scalar(text)
+        except ValueError as exc:
+            raise UserError(f"--task-option {item}: {exc}") from None
+    return options
+
+
 def _plan_new(args: argparse.Namespace) -> Plan:
     if not args.task:
         raise UserError("run: missing TASK|SCENARIO to train (or --resume --out DIR to continue a run)")
@@ -124,6 +141,7 @@ def _plan_new(args: argparse.Namespace) -> Plan:
         "task": task,
         "task_name": name,
         "task_family": family,
+        "task_options": task_options(args.task_option),
         "learner": learner_name,
         "seed": seed,
         "device": device,
@@ -193,6 +211,7 @@ def _plan_resume(args: argparse.Namespace) -> Plan:
         "device": resolve_device(args.device) if args.device else None,
     }
     new.update({k: v for k, v in explicit.items() if v is not None})
+    new["task_options"] = task_options(args.task_option) if args.task_option else saved.get("task_options")
     new["epochs"] = int(args.epochs or saved["epochs"])
     config, applied = apply_overrides(saved["learner_config"], list(args.config_override))
     pinned = any(item.split("=", 1)[0].strip() == "max_epochs" for item in saved.get("config_overrides", []))

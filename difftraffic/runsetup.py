@@ -20,7 +20,9 @@ DTYPES = ("float32", "float64")
 DEFAULT_THREADS = {"functions": 1, "traffic": 1, "physics": 1}
 """Torch intra-op threads per task family (tiny tensors: one thread avoids sync overhead; see docs/cli.md)."""
 
-RESULT_KEYS = ("task", "learner", "seed", "device", "dtype", "num_envs", "threads", "eval_episodes", "eval_seed")
+RESULT_KEYS = (
+    "task", "task_options", "learner", "seed", "device", "dtype", "num_envs", "threads", "eval_episodes", "eval_seed",
+)  # fmt: skip
 """Settings that determine training results or eval.csv: a resume must not change them."""
 CADENCE_KEYS = (
     "eval_every", "record_every", "checkpoint_every", "record_envs", "record_steps", "grad_window", "record_grads",
@@ -119,6 +121,7 @@ def make_env(settings: dict[str, Any], num_envs: int | None = None, seed: int | 
     """Build the run's task (``num_envs``/``seed``/``device`` override the settings); UserError on failure."""
     import learners
 
+    options = settings.get("task_options") or {}
     try:
         return learners.make_task(
             settings["task"],
@@ -126,9 +129,15 @@ def make_env(settings: dict[str, Any], num_envs: int | None = None, seed: int | 
             device=device or settings["device"],
             dtype=torch_dtype(settings["dtype"]),
             seed=int(settings["seed"] if seed is None else seed),
+            **options,
         )
     except UserError:
         raise
+    except TypeError as exc:
+        if not options:
+            raise
+        name = settings.get("task_name", settings["task"])
+        raise UserError(f"--task-option {' '.join(options)}: not accepted by {name} ({exc})") from None
     except (ValueError, KeyError, ImportError, OSError) as exc:  # ScenarioError is a ValueError
         raise _wrap_build_error(settings.get("task_name", settings["task"]), exc) from None
 
