@@ -14,7 +14,7 @@ def clip_to_median_multiple(grads: torch.Tensor, multiple: float | None) -> tupl
     """Rows of ``grads [N, A]`` whose L2 norm exceeds ``multiple`` x the median row norm, scaled down to it.
 
     Returns the clipped rows and the fraction of rows clipped (``multiple`` None: unchanged, 0.0). A
-    safeguard, not in the paper, for simulators whose dA/da has a heavy tail (contacts: docs/learners.md).
+    safeguard, not in the paper, for simulators whose dA/da has a heavy tail (contacts: docs/RESULTS.md, Hopper).
     """
     assert grads.dim() == 2, f"grads: expected [N, A], got {list(grads.shape)}"
     if multiple is None:
