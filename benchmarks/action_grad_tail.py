@@ -18,9 +18,9 @@ import time
 import torch
 import yaml
 
-import learners
 from difftraffic.evaluate import learner_from_state
 from difftraffic.rundir import RunDir, load_checkpoint, read_config
+from difftraffic.runsetup import make_env
 
 QUANTILES = (0.5, 0.9, 0.99, 1.0)
 
@@ -32,8 +32,8 @@ def parse_options(text: str) -> dict:
 
 
 def grad_norms(settings: dict, policy, options: dict, warmup: int, window: int) -> torch.Tensor:
-    """Per-sample |dR/da_t| ``[window, num_envs]`` for one set of task options."""
-    env = learners.make_task(settings["task"], num_envs=settings["num_envs"], seed=0, **options)
+    """Per-sample |dR/da_t| ``[window, num_envs]`` with ``options`` on top of the run's own task options."""
+    env = make_env(dict(settings, task_options={**(settings.get("task_options") or {}), **options}), seed=0)
     gen = torch.Generator().manual_seed(1)
     obs = env.reset(seed=0)
     with torch.no_grad():
@@ -64,13 +64,13 @@ def main() -> None:
     torch.set_num_threads(1)
     run = RunDir.open(args.run)
     settings = read_config(run.config)
-    learner = learner_from_state(dict(settings, device="cpu"), load_checkpoint(run.checkpoint("latest"))["learner"])
-    settings = dict(settings, task=settings["task_name"])
+    settings = dict(settings, device="cpu")
+    learner = learner_from_state(settings, load_checkpoint(run.checkpoint("latest"))["learner"])
 
     def policy(obs: torch.Tensor) -> torch.Tensor:
         return learner.act(obs, deterministic=True)
 
-    print(f"{args.run}: {settings['task']}, {settings['num_envs']} envs, window {args.window} after {args.warmup}")
+    print(f"{args.run}: {settings['task_name']}, {settings['num_envs']} envs, window {args.window} after {args.warmup}")
     print(f"{'options':<32}" + "".join(f"{f'q{q:g}':>11}" for q in QUANTILES) + f"{'seconds':>9}")
     for text in args.options:
         t0 = time.perf_counter()

@@ -42,12 +42,12 @@ def parse_scalar(text: str) -> Any:
     return text
 
 
-def split_override(item: str) -> tuple[str, str]:
-    """``'key=value'`` → ``('key', 'value')``; UserError if there is no ``=`` or no key."""
+def split_override(item: str, flag: str = "--config-override") -> tuple[str, str]:
+    """``'key=value'`` → ``('key', 'value')``; UserError naming ``flag`` if there is no ``=`` or no key."""
     key, sep, value = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise UserError(f"--config-override {item}: expected key=value")
+        raise UserError(f"{flag} {item}: expected key=value")
     return key, value
 
 

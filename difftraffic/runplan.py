@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .overrides import apply_overrides, parse_scalar
+from .overrides import apply_overrides, parse_scalar, split_override
 from .rundir import CONFIG_MARKER, RunDir, load_checkpoint, read_config, run_name, unique_path
 from .runsetup import (
     CADENCE_KEYS,
@@ -114,10 +114,9 @@ def task_options(items: list[str]) -> dict[str, Any]:
     """``--task-option KEY=VALUE`` items -> keyword arguments (values parsed as by --config-override)."""
     options: dict[str, Any] = {}
     for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key.isidentifier():
-            raise UserError(f"--task-option {item}: expected key=value with a Python identifier as key")
+        key, text = split_override(item, "--task-option")
+        if not key.isidentifier():
+            raise UserError(f"--task-option {item}: the key must be a Python identifier (a keyword argument)")
         if key in ("num_envs", "device", "dtype", "seed"):
             raise UserError(f"--task-option {item}: {key} is set by the run itself (use --{key.replace('_', '-')})")
         try:

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from difftraffic.training import TIMING_COLUMNS
+
 REPO = Path(__file__).resolve().parents[1]
-TIMING = ("wall_s", "charts/SPS")
-"""progress.csv columns (besides time/*) that measure speed and so differ between identical runs."""
 
 
 @dataclass
@@ -64,4 +64,4 @@ def csv_rows(path: Path) -> list[dict[str, str]]:
 
 def without_timing(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     """``rows`` without the timing columns (wall_s, charts/SPS, time/*): equal between identical runs."""
-    return [{k: v for k, v in r.items() if k not in TIMING and not k.startswith("time/")} for r in rows]
+    return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS and not k.startswith("time/")} for r in rows]

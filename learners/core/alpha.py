@@ -22,7 +22,7 @@ def clip_to_median_multiple(grads: torch.Tensor, multiple: float | None) -> tupl
     norms = torch.linalg.vector_norm(grads, dim=-1)
     cap = multiple * norms.median()
     over = norms > cap
-    scale = torch.where(over, cap / torch.where(over, norms, torch.ones_like(norms)), torch.ones_like(norms))
+    scale = torch.where(over, cap / norms, torch.ones_like(norms))  # norms > cap >= 0 where it is used
     return grads * scale.unsqueeze(-1), float(over.float().mean())
 
 
