@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 install: $(VENV)/.installed
 
 demo: install
-	$(PY) -m difftraffic.demo --out $(DEMO_OUT)
+	$(PY) -m difftraffic.cli.demo --out $(DEMO_OUT)
 
 test: install
 	$(PY) -m pytest

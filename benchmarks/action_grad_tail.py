@@ -18,9 +18,9 @@ import time
 import torch
 import yaml
 
-from difftraffic.evaluate import learner_from_state
-from difftraffic.rundir import RunDir, load_checkpoint, read_config
-from difftraffic.runsetup import make_env
+from difftraffic.run.evaluate import learner_from_state
+from difftraffic.run.factory import make_env
+from difftraffic.run.rundir import RunDir, load_checkpoint, read_config
 
 QUANTILES = (0.5, 0.9, 0.99, 1.0)
 

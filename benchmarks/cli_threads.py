@@ -1,6 +1,6 @@
 """Torch intra-op threads per task family: GI-PPO seconds per epoch with 1 thread vs all cores.
 
-The measurement behind ``difftraffic run``'s default ``--threads`` (difftraffic.runsetup.DEFAULT_THREADS).
+The measurement behind ``difftraffic run``'s default ``--threads`` (difftraffic.run.factory.DEFAULT_THREADS).
 Each configuration runs in its own subprocess (torch's thread pool is fixed once used); the threads
 counts alternate and repeat so that load from other processes affects both alike. Prints seconds per
 epoch (median of the repeats) and the ratio to the 1-thread time measured in the same run.

@@ -33,8 +33,8 @@ def build_task(spec: str, num_envs: int):
         if not spec.endswith("lane"):
             raise
         try:
-            from difftraffic.pacecar import PaceCarEnv
-            from difftraffic.pacecar_layout import PaceCarConfig
+            from difftraffic.tasks.pacecar.layout import PaceCarConfig
+            from difftraffic.tasks.pacecar.task import PaceCarEnv
         except ImportError:
             raise exc from None
         lanes = int(spec[: -len("lane")])

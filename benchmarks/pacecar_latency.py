@@ -18,8 +18,8 @@ import time
 
 import torch
 
-from difftraffic.scenario import load_scenario
-from difftraffic.sim import SimState
+from difftraffic.scenario.loader import load_scenario
+from difftraffic.sim.simulator import SimState
 
 WINDOW = 32
 
@@ -72,7 +72,7 @@ def _baseline(sc, num_envs: int, repeats: int) -> dict[str, float]:
     """Eager TrafficSim.step (IDM only) on the same batch: the pace-car lanes, cars and pace car as a 1-D car."""
     cfg = sc.config
     sim, state = sc.make_sim(num_envs=num_envs)
-    from difftraffic.sim import TrafficSim
+    from difftraffic.sim.simulator import TrafficSim
 
     sim = TrafficSim(cfg.road, dt=cfg.dt, integrator=cfg.integrator, sstar_clip=cfg.sstar_clip, backend="eager")
     x = torch.cat([torch.full((num_envs, 1), 100.0, dtype=torch.float64), state.x], dim=1)
@@ -145,7 +145,7 @@ def measure(num_envs: int = 64, scenario: str = "10lane", steps: int = WINDOW, r
 
 def measure_recorder(num_envs: int = 64, scenario: str = "10lane", steps: int = 100, grad_window: int = WINDOW) -> dict:
     """Milliseconds per recorded step of ``record_episode`` (two env copies + the gradient map)."""
-    from difftraffic.recorder import record_episode
+    from difftraffic.recording.recorder import record_episode
 
     torch.set_num_threads(1)
     env = load_scenario(scenario).make_env(num_envs=num_envs, seed=0, compile=False)

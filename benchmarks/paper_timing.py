@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from difftraffic.paper_results import LEARNER_TITLES, PROBLEM_TITLES, TIMING_EPOCHS, paper_timing
+from difftraffic.sweep.paper import LEARNER_TITLES, PROBLEM_TITLES, TIMING_EPOCHS, paper_timing
 from learners import make_learner, make_task
 
 

@@ -14,24 +14,24 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from .env import DiffEnv
-from .idm import IDMParams
-from .road import Road
-from .sim import SimState, TrafficSim, Trajectory
+from difftraffic.env import DiffEnv
+from difftraffic.sim.idm import IDMParams
+from difftraffic.sim.road import Road
+from difftraffic.sim.simulator import SimState, TrafficSim, Trajectory
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "PaceCarEnv": "difftraffic.pacecar",
-    "make_env": "difftraffic.scenario",
-    "load_scenario": "difftraffic.scenario",
-    "ScenarioError": "difftraffic.scenario",
-    "check_scenario": "difftraffic.scenario",
-    "MOBILParams": "difftraffic.mobil",
-    "PaceCarConfig": "difftraffic.pacecar_layout",
-    "RingWaveEnv": "difftraffic.ringwave",
-    "Episode": "difftraffic.record",
-    "record_episode": "difftraffic.recorder",
+    "PaceCarEnv": "difftraffic.tasks.pacecar.task",
+    "make_env": "difftraffic.scenario.loader",
+    "load_scenario": "difftraffic.scenario.loader",
+    "ScenarioError": "difftraffic.scenario.loader",
+    "check_scenario": "difftraffic.scenario.loader",
+    "MOBILParams": "difftraffic.sim.mobil",
+    "PaceCarConfig": "difftraffic.tasks.pacecar.layout",
+    "RingWaveEnv": "difftraffic.tasks.ringwave",
+    "Episode": "difftraffic.recording.episode",
+    "record_episode": "difftraffic.recording.recorder",
 }
 
 __all__ = ["DiffEnv", "IDMParams", "Road", "SimState", "TrafficSim", "Trajectory", *_LAZY]

@@ -29,7 +29,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from .env import DiffEnv
+from difftraffic.env import DiffEnv
 
 NON_TRAFFIC_TASKS = ("dejong", "dejong64", "ackley", "ackley64", "cartpole", "hopper", "ant")
 STAT_KEYS = ("final_obs", "episode_return", "episode_length")
@@ -48,7 +48,7 @@ def build_env(
         from learners.tasks import make_task
 
         return make_task(str(spec), num_envs=num_envs, device=device, dtype=dtype, seed=seed, **kw)
-    from .scenario import make_env
+    from difftraffic.scenario.loader import make_env
 
     return make_env(spec, num_envs=num_envs, device=device, dtype=dtype, seed=seed, **kw)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from difftraffic.training import TIMING_COLUMNS
+from difftraffic.run.training import TIMING_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 

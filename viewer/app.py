@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from difftraffic.record import Episode
+from difftraffic.recording.episode import Episode
 
 from .export import _check_size, _GLUnavailable, make_options, run_gl_worker
 from .model import ViewerModel

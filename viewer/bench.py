@@ -2,7 +2,7 @@
 
 Prints the scene-building cost per frame, Pillow rendering fps, window draw fps (needs a display,
 e.g. under ``xvfb-run``), and GIF export frames/s with the Pillow and the headless-GL renderers.
-The episode is the real-simulator demo (``viewer.demo``). Figures are noisy on shared machines:
+The episode is the real-simulator demo (``viewer.sample``). Figures are noisy on shared machines:
 compare the ratios printed in one run.
 """
 
@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 from .app import has_display
-from .demo import demo_episode
 from .draw_pil import render_pil
 from .export import export
 from .model import ViewerModel
 from .replay import ReplayController
+from .sample import demo_episode
 
 
 def _rate(fn, n: int) -> float:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from difftraffic.record import Episode
+from difftraffic.recording.episode import Episode
 
 
 @dataclass(frozen=True)

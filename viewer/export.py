@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from difftraffic.record import Episode
+from difftraffic.recording.episode import Episode
 
 from .controls import ViewOptions
 from .draw_pil import render_pil

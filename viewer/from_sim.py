@@ -1,4 +1,4 @@
-"""Record a standalone :class:`~difftraffic.TrafficSim` rollout as an :class:`~difftraffic.record.Episode`.
+"""Record a standalone :class:`~difftraffic.TrafficSim` rollout as an :class:`~difftraffic.recording.episode.Episode`.
 
 For traffic researchers who drive the simulator directly (no pace-car task): run a rollout with
 given accelerations for the controlled vehicles and get an episode the viewer can show, optionally
@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from difftraffic.idm import IDMParams
-from difftraffic.record import Episode
-from difftraffic.sim import SimState, TrafficSim
+from difftraffic.recording.episode import Episode
+from difftraffic.sim.idm import IDMParams
+from difftraffic.sim.simulator import SimState, TrafficSim
 
 from .camera import RoadGeom
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from difftraffic.record import Episode
+from difftraffic.recording.episode import Episode
 
 from . import colors as C
 from .camera import Camera, RoadGeom

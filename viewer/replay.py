@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from difftraffic.record import Episode
+from difftraffic.recording.episode import Episode
 
 from .source import EpisodeSource, ViewerError
 

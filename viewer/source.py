@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from difftraffic.record import Episode, EpisodeError
+from difftraffic.recording.episode import Episode, EpisodeError
 
 
 class ViewerError(ValueError):

@@ -42,7 +42,7 @@ def _looks_like_path(spec: str) -> bool:
 
 def bundled_scenario(name: str) -> Path | None:
     """The file of a bundled scenario name (``difftraffic.scenario``'s lookup), if any."""
-    from difftraffic.scenario import ScenarioError, resolve_path
+    from difftraffic.scenario.loader import ScenarioError, resolve_path
 
     if "/" in name or name.endswith((".yaml", ".yml")):
         return None
@@ -56,7 +56,7 @@ def scenario_tasks() -> list[Path]:
     """Bundled scenario files that define a task (pure-simulation scenarios excluded); empty when
     ``difftraffic.scenario`` is unavailable."""
     try:
-        from difftraffic.scenario import bundled_scenarios, load_scenario
+        from difftraffic.scenario.loader import bundled_scenarios, load_scenario
     except ImportError:
         return []
     scenarios = [load_scenario(name) for name in bundled_scenarios()]
@@ -85,7 +85,7 @@ def make_task(
         return make_physics_task(name, num_envs=num_envs, device=device, dtype=dtype, seed=seed, **kwargs)
     known = ", ".join(TASK_NAMES)
     try:
-        from difftraffic.scenario import make_env
+        from difftraffic.scenario.loader import make_env
     except ImportError as exc:
         raise UnknownTaskError(
             f"unknown task {name!r}: choose one of {known} (traffic scenarios are unavailable: {exc})"

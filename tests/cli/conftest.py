@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from difftraffic.cli import main
+from difftraffic.cli.commands import main
 
 from ..clihelpers import Result, python_m, run_in_process
 

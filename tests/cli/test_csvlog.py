@@ -5,7 +5,7 @@ import math
 import numpy as np
 import torch
 
-from difftraffic.csvlog import CsvLog, format_value, parse_value, read_csv
+from difftraffic.run.csvlog import CsvLog, format_value, parse_value, read_csv
 
 
 def test_values_round_trip_exactly(tmp_path):
@@ -63,7 +63,7 @@ def test_truncate_and_reopen_continue_counting(tmp_path):
 def test_truncate_beyond_file_is_a_user_error(tmp_path):
     import pytest
 
-    from difftraffic.usererror import UserError
+    from difftraffic.errors import UserError
 
     log = CsvLog(tmp_path / "p.csv", ("epoch",))
     log.append({"epoch": 1})

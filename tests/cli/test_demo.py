@@ -1,11 +1,11 @@
-"""``make demo`` (python -m difftraffic.demo): trains, plots, prints the follow-up commands; reruns are safe."""
+"""``make demo`` (python -m difftraffic.cli.demo): trains, plots, prints the follow-up commands; reruns are safe."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 
-from difftraffic.demo import main
+from difftraffic.cli.demo import main
 
 
 def demo(*argv: str) -> tuple[int, str]:

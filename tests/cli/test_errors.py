@@ -95,8 +95,8 @@ def test_resume_errors_on_broken_runs(in_tmp):
 
 
 def test_setup_failure_removes_the_new_directory(in_tmp, monkeypatch):
-    import difftraffic.csvlog as csvlog
-    from difftraffic.usererror import UserError
+    import difftraffic.run.csvlog as csvlog
+    from difftraffic.errors import UserError
 
     def broken(self, *args, **kwargs):
         raise UserError("progress.csv: disk full")

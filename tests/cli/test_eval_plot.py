@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from difftraffic.plotting import choose_log_regret, mean_std
+from difftraffic.run.curves import choose_log_regret, mean_std
 
 from ..clihelpers import csv_rows as read
 from .conftest import FAST, run_cli

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from difftraffic.cli import build_parser
+from difftraffic.cli.commands import build_parser
 
 from ..clihelpers import REPO
 from .conftest import run_cli
@@ -62,8 +62,9 @@ def test_import_cli_is_light():
 
 
 def test_cli_name_lists_match_the_packages():
+    import difftraffic.cli.commands as cli
     import learners
-    from difftraffic import cli, runsetup
+    from difftraffic.run import factory as runsetup
 
     assert tuple(learners.LEARNERS) == cli.LEARNERS
     assert tuple(learners.TASK_NAMES) == runsetup.TASK_NAMES
@@ -71,7 +72,7 @@ def test_cli_name_lists_match_the_packages():
 
 
 def test_sweep_is_a_difftraffic_command(tmp_path, capsys):
-    from difftraffic import cli
+    import difftraffic.cli.commands as cli
 
     out = tmp_path / "sw"
     code = cli.main(

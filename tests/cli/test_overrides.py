@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from difftraffic.overrides import apply_overrides, parse_scalar
-from difftraffic.usererror import UserError
+from difftraffic.errors import UserError
+from difftraffic.run.overrides import apply_overrides, parse_scalar
 
 CONFIG = {
     "actor_lr": 3e-4,

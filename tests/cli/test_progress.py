@@ -2,7 +2,7 @@
 
 import io
 
-from difftraffic.progress import ProgressLine, fmt_count, fmt_duration, fmt_num
+from difftraffic.run.progress import ProgressLine, fmt_count, fmt_duration, fmt_num
 
 
 def test_formatting():

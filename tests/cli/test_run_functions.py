@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from difftraffic.cli import LEARNERS
+from difftraffic.cli.commands import LEARNERS
 
 from ..clihelpers import csv_rows as rows
 from ..clihelpers import without_timing
@@ -92,7 +92,7 @@ def test_same_seed_same_metrics_and_overrides_apply(in_tmp):
 def test_tensorboard_events_when_installed_and_purged_on_resume(in_tmp):
     import shutil
 
-    from difftraffic.tblog import tensorboard_available
+    from difftraffic.run.tblog import tensorboard_available
 
     args = ("run", "dejong", "--learner", "lr", "--epochs", 6, "--num-envs", 4, "--eval-episodes", 2, "--out", "r")
     assert run_cli(*args, "--stop-after", 3).code == 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from difftraffic.cli import LEARNERS
-from difftraffic.record import Episode
+from difftraffic.cli.commands import LEARNERS
+from difftraffic.recording.episode import Episode
 
 from ..clihelpers import csv_rows as rows
 from ..clihelpers import without_timing

@@ -6,7 +6,8 @@ import os
 import pytest
 import torch
 
-from difftraffic.rundir import (
+from difftraffic.errors import UserError
+from difftraffic.run.rundir import (
     RunDir,
     atomic_open,
     load_checkpoint,
@@ -16,7 +17,6 @@ from difftraffic.rundir import (
     save_checkpoint,
     write_config,
 )
-from difftraffic.usererror import UserError
 
 
 def test_run_name_format():

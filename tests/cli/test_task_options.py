@@ -7,7 +7,7 @@ import os
 import pytest
 import yaml
 
-from difftraffic.runsetup import make_env
+from difftraffic.run.factory import make_env
 
 from ..clihelpers import assert_user_error, csv_rows
 from .conftest import FAST, run_cli

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import difftraffic.clitools as clitools
+import difftraffic.cli.tools as clitools
 from difftraffic.conformance import FAIL, Finding
 
 from ..clihelpers import REPO, assert_user_error

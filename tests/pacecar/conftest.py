@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from difftraffic.pacecar import PaceCarEnv
-from difftraffic.pacecar_layout import PaceCarConfig
-from difftraffic.pacecar_state import PaceCarState
+from difftraffic.tasks.pacecar.layout import PaceCarConfig
+from difftraffic.tasks.pacecar.state import PaceCarState
+from difftraffic.tasks.pacecar.task import PaceCarEnv
 
 
 def craft(

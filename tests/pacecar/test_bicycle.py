@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from difftraffic.bicycle import PAPER_MAX_ACCEL, PAPER_MAX_STEER, bicycle_step, scale_action, world_velocity
+from difftraffic.sim.bicycle import PAPER_MAX_ACCEL, PAPER_MAX_STEER, bicycle_step, scale_action, world_velocity
 
 
 def test_scale_action_clips_and_scales_steering_first():

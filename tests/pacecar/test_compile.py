@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-import difftraffic.pacecar as pacecar
-from difftraffic.pacecar import PaceCarEnv, resolve_compile
-from difftraffic.pacecar_compile import CompiledStep
-from difftraffic.pacecar_kernel import COMPILE_OPTIONS
-from difftraffic.pacecar_layout import PaceCarConfig
+import difftraffic.tasks.pacecar.task as pacecar
+from difftraffic.tasks.pacecar.compiled import CompiledStep
+from difftraffic.tasks.pacecar.dynamics import COMPILE_OPTIONS
+from difftraffic.tasks.pacecar.layout import PaceCarConfig
+from difftraffic.tasks.pacecar.task import PaceCarEnv, resolve_compile
 
 
 def actions(t, b, dtype, device="cpu"):

@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from difftraffic.pacecar import PaceCarEnv
-from difftraffic.pacecar_layout import PaceCarConfig
+from difftraffic.tasks.pacecar.layout import PaceCarConfig
+from difftraffic.tasks.pacecar.task import PaceCarEnv
 
 from .conftest import craft
 
@@ -133,8 +133,8 @@ def test_lane_change_cuts_the_gradient():
 
 
 def test_pace_car_on_a_multi_lane_ring():
-    from difftraffic.pacecar_rules import PaceCarRules
-    from difftraffic.road import Road
+    from difftraffic.sim.road import Road
+    from difftraffic.tasks.pacecar.rules import PaceCarRules
 
     road = Road(num_lanes=2, length=300.0, ring=True, lane_width=4.0)
     cfg = PaceCarConfig.paper(2, 6, rules=PaceCarRules(behind=False, too_far_distance=None))

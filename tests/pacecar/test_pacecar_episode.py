@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from difftraffic.pacecar import PaceCarEnv
-from difftraffic.pacecar_layout import PaceCarConfig
-from difftraffic.record import TERMINATION_CAUSES
+from difftraffic.recording.episode import TERMINATION_CAUSES
+from difftraffic.tasks.pacecar.layout import PaceCarConfig
+from difftraffic.tasks.pacecar.task import PaceCarEnv
 
 from .conftest import craft
 

@@ -5,9 +5,9 @@ import io
 import pytest
 import torch
 
-from difftraffic.pacecar import PaceCarEnv
-from difftraffic.pacecar_layout import PaceCarConfig
-from difftraffic.pacecar_rules import PaceCarRules, speed_reward, termination_cause
+from difftraffic.tasks.pacecar.layout import PaceCarConfig
+from difftraffic.tasks.pacecar.rules import PaceCarRules, speed_reward, termination_cause
+from difftraffic.tasks.pacecar.task import PaceCarEnv
 
 
 def policy(t, b):

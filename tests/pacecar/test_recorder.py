@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from difftraffic.pacecar import PaceCarEnv
-from difftraffic.pacecar_layout import PaceCarConfig
-from difftraffic.record import Episode
-from difftraffic.recorder import record_episode
-from difftraffic.ringwave import RingWaveConfig, RingWaveEnv
+from difftraffic.recording.episode import Episode
+from difftraffic.recording.recorder import record_episode
+from difftraffic.tasks.pacecar.layout import PaceCarConfig
+from difftraffic.tasks.pacecar.task import PaceCarEnv
+from difftraffic.tasks.ringwave import RingWaveConfig, RingWaveEnv
 
 DT, W = 0.03, 6
 

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from difftraffic.pacecar_layout import DriverGroup
-from difftraffic.ringwave import FLOW_HUMAN, RingState, RingWaveConfig, RingWaveEnv
+from difftraffic.tasks.pacecar.layout import DriverGroup
+from difftraffic.tasks.ringwave import FLOW_HUMAN, RingState, RingWaveConfig, RingWaveEnv
 
 
 def small(**kw):

@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from difftraffic.pacecar import PaceCarEnv
-from difftraffic.pacecar_layout import PaceCarConfig
-from difftraffic.ringwave import RingWaveEnv
-from difftraffic.scenario import ScenarioError, bundled_scenarios, check_scenario, load_scenario, make_env
+from difftraffic.scenario.loader import ScenarioError, bundled_scenarios, check_scenario, load_scenario, make_env
+from difftraffic.tasks.pacecar.layout import PaceCarConfig
+from difftraffic.tasks.pacecar.task import PaceCarEnv
+from difftraffic.tasks.ringwave import RingWaveEnv
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER = {"1lane": (1, 1), "2lane": (2, 4), "3lane": (3, 9), "4lane": (4, 16), "10lane": (10, 10)}
@@ -49,7 +49,7 @@ def test_ring_scenarios():
 
 
 def test_pure_simulation_scenario_is_refused_by_make_env():
-    path = REPO / "difftraffic" / "scenarios" / "ring22.yaml"  # bundled scenarios ship inside the package
+    path = REPO / "difftraffic" / "scenario" / "bundled" / "ring22.yaml"  # bundled scenarios ship inside the package
     with pytest.raises(ScenarioError) as err:
         make_env("ring22")
     assert str(err.value) == (

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import difftraffic as dt
-from difftraffic import _sim_fused
-from difftraffic.sim import AUTO_COMPILE_MIN_VEHICLES
+from difftraffic.sim import fused_step as _sim_fused
+from difftraffic.sim.simulator import AUTO_COMPILE_MIN_VEHICLES
 
 F64 = torch.float64
 

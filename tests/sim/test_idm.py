@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from difftraffic.idm import IDMParams, desired_gap, equilibrium_gap, idm_acceleration
+from difftraffic.sim.idm import IDMParams, desired_gap, equilibrium_gap, idm_acceleration
 
 P = IDMParams()  # v0=30, T=1, a=1, b=1.5, s0=2, delta=4, length=5
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import difftraffic as dt
-from difftraffic._sim_topology import build_topology, is_valid, lane_neighbours, rebuild_rows, sort_keys
+from difftraffic.sim.topology import build_topology, is_valid, lane_neighbours, rebuild_rows, sort_keys
 
 L = 5.0
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import difftraffic as dt
-from difftraffic.mobil import MOBILParams
+from difftraffic.sim.mobil import MOBILParams
 
 F64 = torch.float64
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from difftraffic.road import Road
+from difftraffic.sim.road import Road
 
 
 def test_ring_wrap_and_straight_identity():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from difftraffic.sweep import main
+from difftraffic.sweep.command import main
 
 from ..clihelpers import Result, csv_rows, python_m, run_in_process, without_timing
 

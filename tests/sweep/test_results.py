@@ -8,9 +8,9 @@ import math
 import pytest
 import yaml
 
-from difftraffic.results import SUMMARY_COLUMNS, aggregate, run_metric, seed_stats
-from difftraffic.results_tables import fmt_value
-from difftraffic.usererror import UserError
+from difftraffic.errors import UserError
+from difftraffic.sweep.results import SUMMARY_COLUMNS, aggregate, run_metric, seed_stats
+from difftraffic.sweep.tables import fmt_value
 
 from .conftest import make_run, run_sweep
 

@@ -7,12 +7,12 @@ import math
 import pytest
 import yaml
 
-from difftraffic.rundir import save_checkpoint
-from difftraffic.sweep_jobs import Job, inspect_job, last_progress, make_jobs
-from difftraffic.sweep_plan import parse_seeds
-from difftraffic.sweep_presets import PRESETS
-from difftraffic.sweep_status import EpochClock, estimate_eta
-from difftraffic.usererror import UserError
+from difftraffic.errors import UserError
+from difftraffic.run.rundir import save_checkpoint
+from difftraffic.sweep.grid import parse_seeds
+from difftraffic.sweep.jobs import Job, inspect_job, last_progress, make_jobs
+from difftraffic.sweep.presets import PRESETS
+from difftraffic.sweep.status import EpochClock, estimate_eta
 
 from ..clihelpers import assert_user_error
 from .conftest import make_run, run_sweep
@@ -167,9 +167,9 @@ def test_a_job_rejecting_its_arguments_stops_the_sweep_with_one_line(tmp_path):
 
 
 def test_timing_runs_one_job_at_a_time_in_a_local_pool(tmp_path):
-    from difftraffic.sweep import _executor, build_parser
-    from difftraffic.sweep_exec import LocalPool
-    from difftraffic.sweep_plan import plan_sweep
+    from difftraffic.sweep.command import _executor, build_parser
+    from difftraffic.sweep.executors import LocalPool
+    from difftraffic.sweep.grid import plan_sweep
 
     args = build_parser().parse_args(["--preset", "timing", "--epochs", "20", "--out", str(tmp_path / "t")])
     plan = plan_sweep(args)

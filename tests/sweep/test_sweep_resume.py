@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from difftraffic.cli import main as cli_main
+from difftraffic.cli.commands import main as cli_main
 
 from .conftest import FAST, deterministic_rows, run_sweep, sweep_subprocess
 

@@ -8,11 +8,11 @@ import io
 import pytest
 import yaml
 
-from difftraffic.cli import main as difftraffic_main
-from difftraffic.rundir import save_checkpoint
-from difftraffic.sweep_jobs import clear_run_dir, inspect_job, make_jobs
-from difftraffic.sweep_status import EpochClock, SweepDisplay, status_text
-from difftraffic.usererror import UserError
+from difftraffic.cli.commands import main as difftraffic_main
+from difftraffic.errors import UserError
+from difftraffic.run.rundir import save_checkpoint
+from difftraffic.sweep.jobs import clear_run_dir, inspect_job, make_jobs
+from difftraffic.sweep.status import EpochClock, SweepDisplay, status_text
 
 from ..clihelpers import assert_user_error, run_in_process
 from .conftest import make_run
@@ -125,7 +125,7 @@ def test_epoch_clock_falls_back_to_the_task_then_the_sweep_average(tmp_path):
 
 def test_display_in_a_log_file_and_on_a_terminal(monkeypatch):
     now = [100.0]
-    monkeypatch.setattr("difftraffic.sweep_status.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("difftraffic.sweep.status.time.monotonic", lambda: now[0])
     log = io.StringIO()
     display = SweepDisplay(log, every=30.0, tty=False)
     display.status("s1")

@@ -9,8 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from difftraffic.record import Episode
-from difftraffic.road import Road
+from difftraffic.recording.episode import Episode
+from difftraffic.sim.road import Road
 
 
 def synthetic_episode(

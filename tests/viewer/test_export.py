@@ -5,7 +5,7 @@ import pytest
 from PIL import Image, ImageSequence
 
 import viewer.writers
-from difftraffic.record import Episode
+from difftraffic.recording.episode import Episode
 from viewer import colors as C
 from viewer.export import GLUnavailableWarning, export, frame_indices
 from viewer.source import ViewerError

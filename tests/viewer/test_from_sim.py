@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import difftraffic as dt
-from viewer.demo import TARGET_SPEED, demo_episode
 from viewer.from_sim import record_rollout
+from viewer.sample import TARGET_SPEED, demo_episode
 
 
 def _rollout_speeds(sim, x, v, lane, accel, ctrl):

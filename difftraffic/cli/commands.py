@@ -1,0 +1,366 @@
+"""The ``difftraffic`` command: run, eval, view, export, plot, check, bench.
+
+Imports stay light: learners, matplotlib, the viewer and TensorBoard are imported only by the
+subcommand that needs them. Every user mistake is printed as one line,
+``difftraffic: error: <what>: <why>``, with exit code 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from difftraffic.errors import UserError
+from difftraffic.run.commandline import HelpFormatter, OneLineParser, run_main
+
+LEARNERS = ("lr", "rp", "lrp", "ppo", "pe", "gippo")
+TASKS_HELP = "dejong, dejong64, ackley, ackley64, cartpole, hopper, ant"
+
+
+def _command(sub, name: str, handler: str, help: str, description: str, **kwargs) -> argparse.ArgumentParser:
+    """Add subcommand ``name`` run by ``handler`` ("package.module:function", imported only when the command runs)."""
+    p = sub.add_parser(name, help=help, description=description, formatter_class=HelpFormatter, **kwargs)
+    module, function = handler.split(":")
+    p.set_defaults(func=lambda args: getattr(importlib.import_module(module), function)(args))
+    return p
+
+
+def _add_run(sub) -> None:
+    p = _command(
+        sub,
+        "run",
+        "difftraffic.run.training:cmd_run",
+        help="train a learner on a task or scenario, writing a run directory",
+        description="Train LEARNER on TASK and write a run directory with config.yaml, progress.csv, eval.csv,\n"
+        "checkpoints/{latest,best}.pt, episodes/*.npz (traffic) and TensorBoard events (if installed).",
+        epilog="examples:\n"
+        "  difftraffic run dejong --learner gippo --epochs 200\n"
+        "  difftraffic run 2lane --learner ppo --epochs 100 --seed 1 --out runs/b\n"
+        "  difftraffic run --resume --out runs/b --epochs 300      # continue runs/b up to 300 epochs\n"
+        "  difftraffic run 10lane --config-override critic_lr=5e-4",
+    )
+    p.add_argument(
+        "task",
+        nargs="?",
+        metavar="TASK|SCENARIO",
+        help=f"a task ({TASKS_HELP}), a bundled scenario name (e.g. 1lane, 10lane) or a path to a "
+        "scenario .yaml file; optional with --resume (the run's own task is used)",
+    )
+    p.add_argument(
+        "--learner",
+        choices=LEARNERS,
+        metavar="NAME",
+        help="policy learner: lr, rp, lrp (LR+RP), ppo, pe or gippo (default: gippo)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        metavar="N",
+        help="total training epochs; one epoch = a rollout of `horizon` steps (1 on function tasks, 32 "
+        "otherwise) in every env, then the updates; with --resume the total to reach (default: the learner "
+        "config's max_epochs, the paper's budget: 2000 functions/physics, 500 traffic and cartpole)",
+    )
+    p.add_argument("--seed", type=int, metavar="S", help="seed for torch, numpy, python and the task (default: 0)")
+    p.add_argument("--device", metavar="DEV", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--dtype", choices=("float32", "float64"), help="floating-point precision (default: float32)")
+    p.add_argument(
+        "--num-envs",
+        type=int,
+        metavar="N",
+        help="parallel environments per rollout (default: the learner config's num_envs, 64 in the paper)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch intra-op CPU threads (default: per task family: functions 1, traffic 1, physics 1; "
+        "measured fastest for these small tensors, see docs/cli.md)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="run directory (default: runs/<task>__<learner>__s<seed>__<YYYYmmdd-HHMMSS>); must be new "
+        "or empty unless --resume",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out DIR from checkpoints/latest.pt up to --epochs in total; other "
+        "flags default to the run's saved values and may not change results",
+    )
+    p.add_argument(
+        "--task-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a keyword argument of the task class (repeatable), e.g. frame_skip=2 or fd_eps=1e-3 and "
+        "fd_centered=true for hopper/ant, compile=false for a scenario; saved in config.yaml, fixed on --resume "
+        "(default: none; options per task in docs/tasks.md)",
+    )
+    p.add_argument(
+        "--config-override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set one learner config entry (repeatable); the key must exist in the learner's resolved config "
+        "and the value must have its type, e.g. actor_lr=3e-4, stable_ppo=false, actor_hidden=[256,64] "
+        "(default: none, i.e. the paper's values for the task, listed in config.yaml and docs/learners.md)",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        metavar="N",
+        help="evaluate the deterministic policy every N epochs into eval.csv; 0 = only at the end "
+        "(default: epochs/10, at least 1)",
+    )
+    p.add_argument(
+        "--eval-episodes",
+        type=int,
+        metavar="N",
+        help="episodes per evaluation, run as N parallel envs from a fixed seed (default: 16)",
+    )
+    p.add_argument(
+        "--record-every",
+        type=int,
+        metavar="N",
+        help="traffic tasks: record an episode (episodes/epoch_NNNNNN.npz) every N epochs, besides the "
+        "ones at the start and the end; 0 = start and end only (default: epochs/4, at least 1)",
+    )
+    p.add_argument(
+        "--record-envs", type=int, metavar="N", help="traffic tasks: envs per recorded episode file (default: 4)"
+    )
+    p.add_argument(
+        "--record-steps",
+        type=int,
+        metavar="STEPS",
+        help="traffic tasks: steps per recorded episode (default: the task's episode length, 1000 steps = 30 s "
+        "for the pace-car scenarios)",
+    )
+    p.add_argument(
+        "--grad-window",
+        type=int,
+        metavar="STEPS",
+        help="traffic tasks: steps of pace-car actions whose gradient is recorded for the viewer's "
+        "gradient-flow overlay; 0 = record no gradients (default: 32)",
+    )
+    p.add_argument(
+        "--record-grads",
+        choices=("final", "all", "none"),
+        help="traffic tasks: which recorded episodes get gradient-flow data (about 50 s per 1000-step episode "
+        "here, vs 2 s without): the final one, all, or none (default: final)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help="write checkpoints/latest.pt every N epochs (also at the end and on Ctrl-C/SIGTERM) (default: 10)",
+    )
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="N",
+        help="stop this session after N epochs with a checkpoint (exit 0); continue later with "
+        "--resume (default: run to --epochs)",
+    )
+    p.add_argument(
+        "--no-tensorboard",
+        action="store_true",
+        help="do not write TensorBoard events (default: write them to tb/ if tensorboard is installed)",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress line and no summary; print only the run directory at the end"
+    )
+
+
+def _add_eval(sub) -> None:
+    p = _command(
+        sub,
+        "eval",
+        "difftraffic.run.evaluate:cmd_eval",
+        help="evaluate a run's checkpoint with the deterministic policy",
+        description="Load checkpoints/best.pt (or latest.pt) of RUN and run the deterministic policy for N\n"
+        "episodes from the run's evaluation seed; prints mean ± std return and compares it with the\n"
+        "evaluation recorded in eval.csv for that checkpoint.",
+    )
+    p.add_argument("run", metavar="RUN", help="a run directory written by 'difftraffic run'")
+    p.add_argument(
+        "--checkpoint", choices=("best", "latest"), default="best", help="which checkpoint to evaluate (default: best)"
+    )
+    p.add_argument("--episodes", type=int, metavar="N", help="episodes (default: the run's --eval-episodes)")
+    p.add_argument("--seed", type=int, metavar="S", help="evaluation seed (default: the run's evaluation seed)")
+    p.add_argument("--device", metavar="DEV", help="cpu, cuda or cuda:N (default: the run's device)")
+    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: the run's)")
+
+
+def _add_view(sub) -> None:
+    p = _command(
+        sub,
+        "view",
+        "difftraffic.cli.tools:cmd_view",
+        help="watch recorded episodes in the interactive viewer",
+        description="Open the viewer on a run directory (its latest recorded episode; [ and ] switch episodes)\n"
+        "or on one episode .npz file. With --screenshot, render --frames frames without interaction and\n"
+        "save the last one (works without a display through headless rendering).",
+    )
+    p.add_argument("src", metavar="RUN|EPISODE", help="a run directory or an episode .npz file")
+    p.add_argument(
+        "--screenshot",
+        metavar="PNG",
+        help="render --frames frames without interaction, save the last one to this PNG and exit "
+        "(default: interactive window)",
+    )
+    p.add_argument("--frames", type=int, metavar="N", help="frames to render before the screenshot (default: 1)")
+    p.add_argument("--size", metavar="WxH", help="window/screenshot size in pixels (default: 1280x720)")
+    _add_render_options(p)
+
+
+def _add_render_options(p) -> None:
+    """Flags shared by view and export: which env of the batch and what is drawn besides the road."""
+    p.add_argument("--env", type=int, default=0, metavar="B", help="which env of the recorded batch (default: 0)")
+    p.add_argument(
+        "--overlay",
+        action="store_true",
+        help="start with the gradient-flow overlay on (|d speed / d pace-car actions|, paper Fig. 9)",
+    )
+    p.add_argument(
+        "--no-panels",
+        action="store_true",
+        help="hide the speed plots and time-space diagram beside the road (default: shown)",
+    )
+
+
+def _add_export(sub) -> None:
+    p = _command(
+        sub,
+        "export",
+        "difftraffic.cli.tools:cmd_export",
+        help="export a recorded episode to GIF, MP4 or PNG frames",
+        description="Render a recorded episode without a display and write it as an animated GIF, an MP4\n"
+        "(needs the imageio-ffmpeg extra) or a directory of PNG frames (any other -o path).",
+    )
+    p.add_argument("src", metavar="RUN|EPISODE", help="a run directory (its latest episode) or an episode .npz file")
+    p.add_argument("-o", "--out", required=True, metavar="PATH", help="output: x.gif, x.mp4 or a directory for PNGs")
+    p.add_argument(
+        "--fps",
+        type=float,
+        metavar="F",
+        help="frames per second of the output (default: one frame per simulation step at --speed, "
+        "e.g. 33.3 for dt = 0.03 s)",
+    )
+    p.add_argument("--size", metavar="WxH", help="frame size in pixels (default: 960x540)")
+    p.add_argument(
+        "--renderer",
+        choices=("auto", "gl", "pillow"),
+        default="auto",
+        help="auto: headless GL if available, else Pillow (default: auto)",
+    )
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="playback speed as a multiple of real (simulated) time (default: 1.0)",
+    )
+    _add_render_options(p)
+
+
+def _add_plot(sub) -> None:
+    p = _command(
+        sub,
+        "plot",
+        "difftraffic.run.curves:cmd_plot",
+        help="plot learning curves and GI-PPO/LR+RP diagnostics of runs",
+        description="Write PNG figures of one or more runs: learning curves (one axes per task, one curve per\n"
+        "learner; mean ± std over seeds when several runs share task and learner), GI-PPO's alpha,\n"
+        "R_alpha, estimated determinant (min/mean/max) and out-of-range ratio (paper Fig. 6), LR+RP's k_LR.",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
+    p.add_argument("--out", metavar="DIR", help="output directory (default: RUN/plots of the first run)")
+    p.add_argument(
+        "--x",
+        choices=("epoch", "steps", "time"),
+        default="epoch",
+        help="x axis: epoch, env steps or wall-clock seconds (default: epoch)",
+    )
+    p.add_argument(
+        "--yscale",
+        choices=("auto", "linear", "log"),
+        default="auto",
+        help="learning-curve y axis: log plots -return on a log scale (for negative returns such as "
+        "the function tasks); auto = log when all returns are <= 0 and span > 3 decades (default: auto)",
+    )
+    p.add_argument(
+        "--no-eval",
+        action="store_true",
+        help="leave out the deterministic-evaluation markers (default: drawn from eval.csv)",
+    )
+    p.add_argument("--show", action="store_true", help="also open the figures in a window (needs a display)")
+
+
+def _add_check(sub) -> None:
+    p = _command(
+        sub,
+        "check",
+        "difftraffic.cli.tools:cmd_check",
+        help="validate a scenario and/or check that a task obeys the DiffEnv contract",
+        description="For a scenario: validate the YAML and run a short gradient/finiteness check. For any task:\n"
+        "run the conformance checker (shapes, autoreset, detach, state round trip, gradients vs finite\n"
+        "differences). Exit 0 = no findings, 1 = findings, 2 = bad input.",
+    )
+    p.add_argument("target", metavar="TASK|SCENARIO", help=f"a task ({TASKS_HELP}), scenario name or .yaml path")
+    p.add_argument("--device", default="cpu", metavar="DEV", help="cpu, cuda or cuda:N (default: cpu)")
+
+
+def _add_bench(sub) -> None:
+    p = _command(
+        sub,
+        "bench",
+        "difftraffic.cli.tools:cmd_bench",
+        help="run the benchmark scripts in benchmarks/",
+        description="Run benchmark scripts (benchmarks/<NAME>.py, in the source tree) one after another; each\n"
+        "prints its own figures. Without NAME, run them all.",
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="benchmark names, e.g. sim_throughput (default: all)")
+    p.add_argument("--list", action="store_true", help="list the available benchmarks and exit")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from difftraffic import __version__
+
+    parser = OneLineParser(
+        prog="difftraffic",
+        description="difftraffic: differentiable multi-lane traffic simulation and gradient-informed policy learning.",
+        epilog="Run 'difftraffic COMMAND --help' for a command's flags. Units: seconds (s), metres (m), epochs.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"difftraffic {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    for add in (_add_run, _add_eval, _add_view, _add_export, _add_plot, _add_check, _add_bench):
+        add(sub)
+    from difftraffic.sweep.command import (
+        register as add_sweep,  # light: the sweep's heavy parts (Ray) load when it runs
+    )
+
+    add_sweep(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``difftraffic`` console script; returns the exit code."""
+    for stream in (sys.stdout, sys.stderr):  # never die on '±' in a non-UTF-8 terminal or log
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+    return run_main(build_parser(), argv, _dispatch)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command is None:
+        commands = "run, eval, view, export, plot, check, bench, sweep"
+        raise UserError(f"missing COMMAND ({commands}); see difftraffic --help")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
