@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import torch
+import torch.autograd.forward_ad as fwad
 
 from difftraffic.sim.fused_step import fused_step
 from difftraffic.sim.idm import SSTAR_CLIPS, IDMParams, idm_acceleration
@@ -46,8 +47,13 @@ _LANE_KEY = float(2**32)  # sort key = (lane + 1) * 2^32 + x: lanes never interl
 
 
 def _is_transformed(*tensors) -> bool:
-    """True inside torch.func transforms (functorch-wrapped tensors), where only the eager path applies."""
-    return any(isinstance(t, torch.Tensor) and torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors)
+    """True inside torch.func transforms (functorch-wrapped tensors) or for forward-mode AD dual tensors, where
+    only the eager path applies (the fused node has no forward-mode derivative)."""
+    if any(isinstance(t, torch.Tensor) and torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors):
+        return True
+    if getattr(fwad, "_current_level", 0) < 0:  # no dual level is active: no tensor can carry a tangent
+        return False
+    return any(isinstance(t, torch.Tensor) and fwad.unpack_dual(t).tangent is not None for t in tensors)
 
 
 class TrafficSim:
