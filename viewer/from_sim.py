@@ -21,10 +21,9 @@ import numpy as np
 import torch
 
 from difftraffic.recording.episode import Episode
+from difftraffic.recording.rollout_episode import rollout_episode
 from difftraffic.sim.idm import IDMParams
 from difftraffic.sim.simulator import SimState, TrafficSim
-
-from .camera import RoadGeom
 
 
 def _repeat_idm(idm: IDMParams, copies: int) -> IDMParams:
@@ -89,19 +88,6 @@ def record_rollout(
 
 
 def _episode(sim, xs, vs, lanes, accs, controlled, length, width, grad, reward, meta) -> Episode:
-    road = RoadGeom(**sim.road.as_dict())
-    s = torch.stack(xs).cpu().numpy()
-    lane = torch.stack(lanes).cpu().numpy()
-    lat = np.where(lane >= 0, lane, 0) * road.lane_width
-    x, y = road.to_world(s, lat)
-    heading = s / road.radius + 0.5 * np.pi if road.ring else np.zeros_like(s)
-    t1, b, n = s.shape
-    f32 = lambda arr: np.asarray(arr, np.float32)  # noqa: E731
-    return Episode(
-        s=f32(s), x=f32(x), y=f32(y), heading=f32(heading), speed=f32(torch.stack(vs).cpu().numpy()),
-        accel=f32(torch.stack(accs).cpu().numpy()), lane=lane.astype(np.int16),
-        reward=f32(np.zeros((t1 - 1, b)) if reward is None else reward), valid=np.ones((t1, b), bool),
-        termination=np.zeros(b, np.int8), controlled=np.asarray(controlled, bool),
-        length=np.full(n, length, np.float32), width=np.full(n, width, np.float32),
-        grad=grad, meta={"road": sim.road.as_dict(), "dt": sim.dt, "scenario": "TrafficSim rollout", **(meta or {})},
-    )  # fmt: skip
+    stack = lambda frames: torch.stack(frames).cpu().numpy()  # noqa: E731
+    return rollout_episode(sim.road, sim.dt, stack(xs), stack(vs), stack(accs), stack(lanes), length=length,
+                           width=width, controlled=controlled, grad=grad, reward=reward, meta=meta)  # fmt: skip

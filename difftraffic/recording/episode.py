@@ -4,7 +4,8 @@ An :class:`Episode` holds T steps of a batch of B envs with N vehicles each. Fra
 state after ``t`` steps (frame 0 = after reset), so per-vehicle arrays have T+1 frames and
 per-step arrays (reward) have T. Each env is recorded for its first episode only: ``valid[t, b]``
 is False after env ``b`` ended (its final frame, the pre-reset state, is still valid), and
-``termination[b]`` says why it ended.
+``termination[b]`` says why it ended. On open roads ``active[t, b, i]`` says whether slot i holds a vehicle in
+frame t (None: every slot always does); the values of inactive slots mean nothing and are not drawn.
 
 Units: positions m, speeds m/s, accelerations m/s^2, headings rad, time s.
 Files are written atomically (temp file, fsync, rename) and read with ``allow_pickle=False``.
@@ -52,6 +53,7 @@ class Episode:
     length: np.ndarray  # [N] float32, m
     width: np.ndarray  # [N] float32, m
     grad: np.ndarray | None = None  # [T+1, B, N] float32: |d speed_i / d (controlled actions in window)|
+    active: np.ndarray | None = None  # [T+1, B, N] bool: the slot holds a vehicle (open roads); None = always
     meta: dict[str, Any] = field(default_factory=dict)  # scenario, dt, road, target_speed, learner, ...
 
     def __post_init__(self) -> None:
@@ -60,8 +62,10 @@ class Episode:
             arr = getattr(self, key)
             if arr.shape != (t1, b, n):
                 raise EpisodeError(f"episode: {key} has shape {arr.shape}, expected {(t1, b, n)}")
-        if self.grad is not None and self.grad.shape != (t1, b, n):
-            raise EpisodeError(f"episode: grad has shape {self.grad.shape}, expected {(t1, b, n)}")
+        for key in ("grad", "active"):
+            arr = getattr(self, key)
+            if arr is not None and arr.shape != (t1, b, n):
+                raise EpisodeError(f"episode: {key} has shape {arr.shape}, expected {(t1, b, n)}")
         checks = {
             "reward": (t1 - 1, b),
             "valid": (t1, b),
@@ -116,8 +120,9 @@ class Episode:
             length=self.length,
             width=self.width,
         )
-        if self.grad is not None:
-            arrays["grad"] = self.grad
+        for key in ("grad", "active"):
+            if getattr(self, key) is not None:
+                arrays[key] = getattr(self, key)
         meta = dict(self.meta, format_version=FORMAT_VERSION)
         arrays["meta"] = np.array(json.dumps(meta))
         atomic_savez(path, arrays)
@@ -138,9 +143,9 @@ class Episode:
         if missing:
             raise EpisodeError(f"{path}: not a difftraffic episode (missing {', '.join(missing)})")
         meta = json.loads(str(arrays.pop("meta")))
-        grad = arrays.pop("grad", None)
+        grad, active = arrays.pop("grad", None), arrays.pop("active", None)
         try:
-            return cls(**arrays, grad=grad, meta=meta)
+            return cls(**arrays, grad=grad, active=None if active is None else active.astype(bool), meta=meta)
         except (TypeError, EpisodeError) as exc:
             raise EpisodeError(f"{path}: {exc}") from None
 

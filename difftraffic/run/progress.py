@@ -99,10 +99,6 @@ class ProgressLine:
         """Show the state after ``epoch`` (1-based count of finished epochs)."""
         if self.quiet:
             return
-        now = time.monotonic()
-        done = epoch - self.start_epoch
-        remaining = self.total_epochs - epoch
-        eta = (now - self._t0) / done * remaining if done > 0 else math.nan
         width = len(str(self.total_epochs))
         parts = [
             f"epoch {epoch:>{width}}/{self.total_epochs}",
@@ -112,8 +108,22 @@ class ProgressLine:
         ]
         if alpha is not None:
             parts.append(f"alpha {fmt_num(alpha, 3)}")
-        parts.append(f"ETA {fmt_duration(eta)}")
-        text = " | ".join(parts)
+        parts.append(f"ETA {self.eta(epoch)}")
+        self.show(epoch, " | ".join(parts))
+
+    def eta(self, done: int) -> str:
+        """Estimated time left after unit ``done`` of ``start_epoch+1 .. total_epochs`` ('?' before the first)."""
+        finished = done - self.start_epoch
+        if finished <= 0:
+            return fmt_duration(math.nan)
+        return fmt_duration((time.monotonic() - self._t0) / finished * (self.total_epochs - done))
+
+    def show(self, epoch: int, text: str) -> None:
+        """Show ``text`` as the progress line after unit ``epoch`` (an epoch, or a step of any other loop):
+        redrawn at most 10 times/s on a terminal, else a plain line every ``every`` units or 30 s, and the last."""
+        if self.quiet:
+            return
+        now = time.monotonic()
         last = epoch >= self.total_epochs
         if self.tty:
             if last or now - self._last_draw >= 0.1:

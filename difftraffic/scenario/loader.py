@@ -24,6 +24,7 @@ import torch
 import yaml
 
 from difftraffic.env import DiffEnv
+from difftraffic.scenario.detector_section import detector_specs
 from difftraffic.scenario.schema import ScenarioError, Section
 from difftraffic.scenario.sections import pacecar_config, ring_config
 from difftraffic.sim.road import Road
@@ -43,7 +44,8 @@ SCENARIO_DIRS = (_PACKAGE_DIR / "bundled", _PACKAGE_DIR.parents[1] / "scenarios"
 class Scenario:
     """A validated scenario. ``config`` is a PaceCarConfig, a RingWaveConfig, or (kind "none") a
     RingWaveConfig/PaceCarConfig describing the road and drivers only; ``learner`` holds the optional
-    free-form learner overrides; ``source`` the parsed YAML."""
+    free-form learner overrides; ``detectors`` the optional loops and segments (``detectors:`` section,
+    :mod:`difftraffic.scenario.detector_section`); ``source`` the parsed YAML."""
 
     name: str
     path: Path
@@ -53,6 +55,7 @@ class Scenario:
     compile: bool | str = "auto"
     description: str = ""
     source: dict = field(default_factory=dict)
+    detectors: tuple = ()
 
     def make_env(
         self,
@@ -180,6 +183,7 @@ def load_scenario(path: str | Path) -> Scenario:
             road_sec.fail("ring", f"task.kind {kind!r} needs a ring road (ring: true)")
         config = ring_config(name, road_sec, drivers, task, kind)
         compile_mode = "auto"
+    detectors = detector_specs(top, config)
     top.done()
     return Scenario(
         name=name,
@@ -190,6 +194,7 @@ def load_scenario(path: str | Path) -> Scenario:
         compile=compile_mode,
         description=description,
         source=data,
+        detectors=detectors,
     )
 
 
