@@ -13,7 +13,7 @@ from difftraffic.cli.commands import build_parser
 from ..clihelpers import REPO
 from .conftest import run_cli
 
-COMMANDS = ("run", "eval", "view", "export", "plot", "check", "bench")
+COMMANDS = ("run", "eval", "view", "export", "plot", "check", "bench", "simulate")
 
 
 def _subparsers():
