@@ -15,13 +15,42 @@ from difftraffic.recording.episode import Episode
 
 
 @dataclass(frozen=True)
+class LaneExtent:
+    """Where a lane of a straight road exists: ``[start, end]`` (m, road coordinate s) and its ``kind``
+    (e.g. "main", "onramp", "offramp", "drop"; free text, kinds containing "ramp" are drawn as ramps)."""
+
+    start: float
+    end: float
+    kind: str = "main"
+
+    @property
+    def is_ramp(self) -> bool:
+        return "ramp" in self.kind
+
+
+@dataclass(frozen=True)
 class RoadGeom:
-    """The recorded road: ``num_lanes`` lanes of ``lane_width`` m; straight along +x, or a ring around (0, 0)."""
+    """The recorded road: ``num_lanes`` lanes of ``lane_width`` m; straight along +x, or a ring around (0, 0).
+
+    ``lanes``: per-lane extents of an open road with lanes that begin or end along it (``meta["road"]["lanes"]``
+    = ``[{start, end, kind}, ...]``); empty = every lane spans the whole road."""
 
     num_lanes: int
     length: float  # m (a ring's lane-0 circumference)
     ring: bool
     lane_width: float  # m
+    lanes: tuple[LaneExtent, ...] = ()
+
+    def extent(self, lane: int) -> LaneExtent:
+        """Where lane ``lane`` exists (the whole road unless ``lanes`` says otherwise)."""
+        if lane < len(self.lanes):
+            return self.lanes[lane]
+        return LaneExtent(0.0, self.length)
+
+    @property
+    def partial_lanes(self) -> bool:
+        """True when some lane of a straight road does not span the whole road."""
+        return not self.ring and any(e.start > 0.0 or e.end < self.length or e.kind != "main" for e in self.lanes)
 
     @property
     def radius(self) -> float:
@@ -42,18 +71,31 @@ class RoadGeom:
         return r * np.cos(phi), r * np.sin(phi)
 
     @classmethod
+    def from_dict(cls, road: dict) -> RoadGeom:
+        """From ``Road.as_dict()``; unknown keys are ignored, malformed ``lanes`` entries fall back to full lanes."""
+        num_lanes = int(road.get("num_lanes", 1))
+        length = float(road.get("length", 1.0e6))
+        lanes = []
+        raw = road.get("lanes")
+        for item in raw if isinstance(raw, list) else []:
+            item = item if isinstance(item, dict) else {}
+            start, end = _number(item.get("start"), 0.0), _number(item.get("end"), length)
+            lanes.append(LaneExtent(max(0.0, start), min(length, end), str(item.get("kind") or "main")))
+        return cls(num_lanes=num_lanes, length=length, ring=bool(road.get("ring", False)),
+                   lane_width=float(road.get("lane_width", 4.0)), lanes=tuple(lanes[:num_lanes]))  # fmt: skip
+
+    @classmethod
     def from_episode(cls, episode: Episode) -> RoadGeom:
         """``meta["road"]`` (``Road.as_dict()``); without it, a straight road covering the recorded lanes."""
         road = episode.meta.get("road")
         if isinstance(road, dict):
-            return cls(
-                num_lanes=int(road.get("num_lanes", 1)),
-                length=float(road.get("length", 1.0e6)),
-                ring=bool(road.get("ring", False)),
-                lane_width=float(road.get("lane_width", 4.0)),
-            )
+            return cls.from_dict(road)
         lanes = int(max(1, episode.lane.max() + 1))
         return cls(num_lanes=lanes, length=float(max(1.0, episode.s.max())), ring=False, lane_width=4.0)
+
+
+def _number(value, default: float) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
 
 
 @dataclass

@@ -31,7 +31,7 @@ def hud_lines(ctrl: ReplayController, frame: Frame, opts: ViewOptions) -> list[t
         p = int(ctrl_idx[0])
         lane = int(frame.lane[p])
         parts.append(f"pace car {frame.speed[p]:5.2f} m/s lane {lane if lane >= 0 else 'off'}")
-    idm = ~ep.controlled
+    idm = ~ep.controlled & frame.active
     if idm.any():
         target = ep.meta.get("target_speed")
         tgt = f" (target {float(target):.1f})" if target is not None else ""

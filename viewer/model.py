@@ -15,7 +15,7 @@ from .hud import draw_help, draw_hud, hud_height
 from .overlay import GradScale, draw_flow_arrows, draw_halos, draw_legend
 from .plots import PanelImage, render_panel
 from .replay import ReplayController
-from .road_layer import draw_road, draw_road_labels, draw_vehicles, vehicle_colors
+from .road_layer import draw_loops, draw_road, draw_road_labels, draw_vehicles, loop_marks, vehicle_colors
 from .scene import Scene
 
 MIN_PANEL_WINDOW = 640  # px: narrower pictures have no plots panel
@@ -53,9 +53,11 @@ class ViewerModel:
         """A (new) episode is shown: road, gradient scale, speed range and the view follow it."""
         ep = self.ctrl.episode
         self.road = RoadGeom.from_episode(ep)
+        self.loops = loop_marks(ep.meta)
         self.grad_scale = GradScale.of(ep)
         target = float(ep.meta.get("target_speed") or 0.0)
-        self.vmax = max(float(np.nanmax(ep.speed)) if ep.speed.size else 1.0, 1.5 * target, 1.0)
+        speeds = ep.speed if ep.active is None else ep.speed[ep.active]
+        self.vmax = max(float(np.nanmax(speeds)) if speeds.size else 1.0, 1.5 * target, 1.0)
         self._panel = None
         if self.road.ring:
             self.opts.follow = False  # a ring is shown whole; F still centres on the pace car
@@ -63,7 +65,16 @@ class ViewerModel:
 
     def reset_view(self) -> None:
         """The default view of the road (a whole ring, or the lanes around the recorded cars)."""
-        self.camera = fit_camera(self.road, self.ctrl.frame(0).x, self.road_viewport())
+        self.camera = fit_camera(self.road, self._start_positions(), self.road_viewport())
+
+    def _start_positions(self) -> np.ndarray:
+        """World x (m) of the vehicles in the first frame that has any (open roads may start empty)."""
+        ep, b = self.ctrl.episode, self.ctrl.env
+        if ep.active is None:
+            return self.ctrl.frame(0).x
+        occupied = np.flatnonzero(ep.active[:, b].any(axis=1))
+        t = int(occupied[0]) if len(occupied) else 0
+        return ep.x[t, b][ep.active[t, b]]
 
     def resize(self, width: int, height: int) -> None:
         """New picture size: keep the camera's centre and scale."""
@@ -89,8 +100,10 @@ class ViewerModel:
         frame = self.ctrl.frame()
         if not len(frame.x):
             return None
-        pace = np.flatnonzero(self.ctrl.episode.controlled)
-        cars = pace[:1] if len(pace) else np.arange(len(frame.x))  # no pace car: the mean of all cars
+        pace = np.flatnonzero(self.ctrl.episode.controlled & frame.active)
+        cars = pace[:1] if len(pace) else np.flatnonzero(frame.active)  # no pace car: the mean of all cars
+        if not len(cars):
+            return None
         x, y = float(np.mean(frame.x[cars])), float(np.mean(frame.y[cars]))
         if self.road.ring:
             return x, y
@@ -117,6 +130,7 @@ class ViewerModel:
         w, h = self.size
         scene = Scene(w, h, C.BACKGROUND)
         draw_road(scene.layer(), self.road, cam)
+        draw_loops(scene.layer(), self.road, self.loops, cam)
         overlay = opts.overlay and self.grad_scale is not None and frame.grad is not None
         if overlay:
             draw_halos(scene.layer(), frame, ep.length, self.grad_scale, cam)

@@ -75,9 +75,9 @@ def draw_halos(layer: Layer, frame: Frame, length: np.ndarray, scale: GradScale,
     g = frame.grad
     px, py = cam.to_pixel(frame.x, frame.y)
     radius = np.maximum(0.5 * length * cam.scale * 1.35, 7.0)
-    on = scale.flows(g)
+    on = scale.flows(g) & frame.active
     layer.discs(np.stack([px[on], py[on]], -1), radius[on], C.grad_colors(scale.unit(g[on]), alpha=200))
-    off = np.flatnonzero(~on)
+    off = np.flatnonzero(~on & frame.active)
     for i in off:
         a = np.linspace(0.0, 2.0 * np.pi, 25)
         layer.polyline(np.stack([px[i] + radius[i] * np.cos(a), py[i] + radius[i] * np.sin(a)], -1), 1.5, C.CUT_RING)

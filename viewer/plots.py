@@ -56,7 +56,14 @@ def _series(episode: Episode, env: int) -> dict[str, np.ndarray]:
         pace = int(np.flatnonzero(ctrl)[0])
         out["pace_v"], out["pace_a"] = speed[:, pace], accel[:, pace]
     if (~ctrl).any():
-        out["idm_v"], out["idm_a"] = speed[:, ~ctrl].mean(1), accel[:, ~ctrl].mean(1)
+        if episode.active is None:
+            out["idm_v"], out["idm_a"] = speed[:, ~ctrl].mean(1), accel[:, ~ctrl].mean(1)
+        else:  # the mean over the vehicles on the road (NaN while there are none)
+            on = episode.active[sl, env][:, ~ctrl]
+            count = on.sum(1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out["idm_v"] = np.where(on, speed[:, ~ctrl], 0.0).sum(1) / count
+                out["idm_a"] = np.where(on, accel[:, ~ctrl], 0.0).sum(1) / count
     return out
 
 
@@ -149,10 +156,13 @@ def _time_space(draw, img, episode: Episode, env: int, box, t_max: float, vtop: 
     s = episode.s[: last + 1, env].astype(np.float64)  # [T+1, N]
     speed = episode.speed[: last + 1, env]
     member = np.ones_like(s, bool) if lane is None else episode.lane[: last + 1, env] == lane
+    active = np.ones_like(s, bool) if episode.active is None else episode.active[: last + 1, env]
+    member = member & active
     if road.ring:
         slo, shi = 0.0, road.length
     else:
-        slo, shi = (float(s.min()), float(s.max())) if s.size else (0.0, 1.0)
+        s_on = s[active]
+        slo, shi = (float(s_on.min()), float(s_on.max())) if s_on.size else (0.0, 1.0)
         pad = 0.02 * max(shi - slo, 1.0)
         slo, shi = slo - pad, shi + pad
     title = "time-space: " + ("all lanes" if lane is None else f"lane {lane}") + " (s in m vs t in s)"
@@ -164,6 +174,7 @@ def _time_space(draw, img, episode: Episode, env: int, box, t_max: float, vtop: 
     ds = np.diff(s, axis=0)
     if road.ring:
         ds = (ds + 0.5 * road.length) % road.length - 0.5 * road.length
+    ds = np.where(active[1:] & active[:-1], ds, 0.0)
     jump_px = np.abs(ds) * (y1 - y0) / max(shi - slo, 1e-9)
     step_px = (x1 - x0) * episode.dt / max(t_max, 1e-9)
     k = int(np.clip(np.ceil(max(float(jump_px.max()) if jump_px.size else 0.0, step_px)), 1, 12))
@@ -178,7 +189,7 @@ def _time_space(draw, img, episode: Episode, env: int, box, t_max: float, vtop: 
             si = s[:-1, group] + f * ds[:, group]
             pts_s.append((si % road.length if road.ring else si).reshape(-1))
             pts_v.append((speed[:-1, group] + f * np.diff(speed, axis=0)[:, group]).reshape(-1))
-            mask.append(member[:-1, group].reshape(-1))
+            mask.append((member[:-1, group] & active[1:, group]).reshape(-1))  # no trace into or out of a slot
         tt, ss, vv, mm = (np.concatenate(a) for a in (pts_t, pts_s, pts_v, mask))
         cols = np.round(ax.px(tt[mm])).astype(int)
         rows = np.round(ax.py(ss[mm])).astype(int)

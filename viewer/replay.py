@@ -16,6 +16,9 @@ from difftraffic.recording.episode import Episode
 
 from .source import EpisodeSource, ViewerError
 
+ENTER_LEAVE_WINDOW = 1.0
+"""s: vehicles that entered the road this recently, or leave it this soon, are marked (open roads)."""
+
 SPEEDS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 """Playback speeds (multiples of real time) that +/- step through."""
 
@@ -36,6 +39,9 @@ class Frame:
     grad: np.ndarray | None  # |d speed / d pace-car actions|, None when the episode has no gradient data
     reward: float | None  # reward of the step that led to this frame (None at frame 0)
     ret: float  # sum of rewards up to this frame
+    active: np.ndarray  # bool: the slot holds a vehicle (open roads); inactive slots are not drawn
+    entering: np.ndarray  # bool: entered the road within the last ENTER_LEAVE_WINDOW s
+    leaving: np.ndarray  # bool: leaves the road within the next ENTER_LEAVE_WINDOW s
 
 
 class ReplayController:
@@ -85,6 +91,9 @@ class ReplayController:
         t = self.index if index is None else int(np.clip(index, 0, self.episode.num_steps))
         ep, b = self.episode, self.env
         rewards = ep.reward[:t, b]
+        active, entering, leaving = self._slots(t)
+        lane = ep.lane[t, b] if ep.active is None else np.where(active, ep.lane[t, b], -1).astype(ep.lane.dtype)
+        grad = None if ep.grad is None else np.where(active, ep.grad[t, b], 0.0)
         return Frame(
             index=t,
             time=t * self.dt,
@@ -94,11 +103,28 @@ class ReplayController:
             heading=ep.heading[t, b],
             speed=ep.speed[t, b],
             accel=ep.accel[t, b],
-            lane=ep.lane[t, b],
-            grad=None if ep.grad is None else ep.grad[t, b],
+            lane=lane,
+            grad=grad,
             reward=float(rewards[-1]) if t > 0 else None,
             ret=float(rewards.sum()),
+            active=active,
+            entering=entering,
+            leaving=leaving,
         )
+
+    def _slots(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(active, entering, leaving) ``[N]`` of the shown env at frame ``t``."""
+        ep, b = self.episode, self.env
+        if ep.active is None:
+            none = np.zeros(ep.num_vehicles, bool)
+            return ~none, none, none
+        k = max(1, int(round(ENTER_LEAVE_WINDOW / self.dt)))
+        act = ep.active[:, b]
+        now = act[t]
+        entering = now & ~act[max(0, t - k) : t + 1].all(axis=0) if t > 0 else np.zeros_like(now)
+        ahead = act[t : min(self.last, t + k) + 1]
+        leaving = now & ~ahead.all(axis=0)
+        return now, entering, leaving
 
     # ---- playback ------------------------------------------------------------------------
     def advance(self, wall_dt: float) -> int:

@@ -27,6 +27,9 @@ def _draw_straight(layer: Layer, road: RoadGeom, cam: Camera) -> None:
     a, b = max(0.0, xmin - 1.0), min(road.length, xmax + 1.0)
     if a >= b:
         return
+    if road.partial_lanes:
+        _draw_lanes(layer, road, cam, a, b)
+        return
     w = road.lane_width
     lo, hi = -0.5 * w, (road.num_lanes - 0.5) * w
     (pa, pb), (py_lo, py_hi) = cam.to_pixel([a, b], [lo, hi])
@@ -47,6 +50,56 @@ def _draw_straight(layer: Layer, road: RoadGeom, cam: Camera) -> None:
         px1, _ = cam.to_pixel(np.minimum(starts + DASH, b), lat)
         ys = np.full_like(px0, py)
         layer.lines(np.stack([px0, ys], -1), np.stack([px1, ys], -1), 1.5, C.MARKING)
+
+
+def _dashes(layer: Layer, cam: Camera, lat: float, a: float, b: float) -> None:
+    """A dashed lane separator at ``lat`` over ``[a, b]`` (solid and faint when dashes would be under 6 px)."""
+    _, py = cam.to_pixel(0.0, lat)
+    if DASH_PERIOD * cam.scale < 6.0:
+        pa, _ = cam.to_pixel(a, lat)
+        pb, _ = cam.to_pixel(b, lat)
+        layer.lines([[pa, py]], [[pb, py]], 1.0, (*C.MARKING[:3], 120))
+        return
+    starts = np.arange(np.floor(a / DASH_PERIOD) * DASH_PERIOD, b, DASH_PERIOD)
+    starts = starts[starts + DASH > a]
+    px0, _ = cam.to_pixel(np.maximum(starts, a), lat)
+    px1, _ = cam.to_pixel(np.minimum(starts + DASH, b), lat)
+    ys = np.full_like(px0, py)
+    layer.lines(np.stack([px0, ys], -1), np.stack([px1, ys], -1), 1.5, C.MARKING)
+
+
+def _minus(lo: float, hi: float, cut: tuple[float, float]) -> list[tuple[float, float]]:
+    """``[lo, hi]`` without the interval ``cut`` (which may be empty)."""
+    if cut[0] >= cut[1]:
+        return [(lo, hi)]
+    return [(a, b) for a, b in ((lo, min(hi, cut[0])), (max(lo, cut[1]), hi)) if a < b]
+
+
+def _draw_lanes(layer: Layer, road: RoadGeom, cam: Camera, a: float, b: float) -> None:
+    """A straight road whose lanes begin and end along it (lane drops, ramps): each lane's asphalt over its
+    extent, solid edges where no neighbour lane runs alongside, dashes where one does, a barrier at a lane end."""
+    w = road.lane_width
+    ext = [road.extent(i) for i in range(road.num_lanes)]
+    for i, e in enumerate(ext):
+        lo, hi = max(a, e.start), min(b, e.end)
+        if lo < hi:
+            (pa, pb), (py0, py1) = cam.to_pixel([lo, hi], [(i - 0.5) * w, (i + 0.5) * w])
+            layer.polys([[[pa, py1], [pb, py1], [pb, py0], [pa, py0]]], C.RAMP_ASPHALT if e.is_ramp else C.ASPHALT)
+    for i, e in enumerate(ext):
+        for j, lat in ((i - 1, (i - 0.5) * w), (i + 1, (i + 0.5) * w)):
+            near = ext[j] if 0 <= j < road.num_lanes else None
+            shared = (max(e.start, near.start), min(e.end, near.end)) if near is not None else (0.0, 0.0)
+            if j > i and shared[0] < shared[1] and max(a, shared[0]) < min(b, shared[1]):
+                _dashes(layer, cam, lat, max(a, shared[0]), min(b, shared[1]))
+            for lo, hi in _minus(e.start, e.end, shared):
+                lo, hi = max(a, lo), min(b, hi)
+                if lo < hi:
+                    (pa, pb), (py, _) = cam.to_pixel([lo, hi], [lat, lat])
+                    layer.lines([[pa, py]], [[pb, py]], 2.0, C.EDGE)
+        for s_, barrier in ((e.start, False), (e.end, True)):
+            if 0.0 < s_ < road.length and a <= s_ <= b:
+                (ps, _), (py0, py1) = cam.to_pixel([s_, s_], [(i - 0.5) * w, (i + 0.5) * w])
+                layer.lines([[ps, py0]], [[ps, py1]], 4.0 if barrier else 2.0, C.LANE_END if barrier else C.EDGE)
 
 
 def _draw_ring(layer: Layer, road: RoadGeom, cam: Camera) -> None:
@@ -80,7 +133,8 @@ def _draw_ring(layer: Layer, road: RoadGeom, cam: Camera) -> None:
 
 
 def draw_road_labels(layer: Layer, road: RoadGeom, cam: Camera, size: int = 12) -> None:
-    """Lane numbers at the viewport's left edge and distance ticks (m) under a straight road."""
+    """Lane numbers at the viewport's left edge, where lanes start and end, and distance ticks (m) under a
+    straight road."""
     if road.ring:
         return
     x0, y0, w, h = cam.viewport
@@ -88,8 +142,14 @@ def draw_road_labels(layer: Layer, road: RoadGeom, cam: Camera, size: int = 12) 
         _, py = cam.to_pixel(0.0, i * road.lane_width)
         if y0 <= py - 0.5 * size and py + 0.5 * size <= y0 + h and road.lane_width * cam.scale >= size:
             layer.text(x0 + 4, py - 0.5 * size, f"L{i}", size, C.HUD_DIM)
-    step = next((s for s in TICK_STEPS if s * cam.scale >= 90.0), TICK_STEPS[-1])
     xmin, xmax, _, _ = cam.visible_world_box()
+    for i, e in enumerate(road.lanes):
+        name = "lane" if e.kind == "main" else e.kind.replace("onramp", "on-ramp").replace("offramp", "off-ramp")
+        for s, text in ((e.start, f"{name} starts"), (e.end, f"{name} ends")):
+            if 0.0 < s < road.length and xmin <= s <= xmax:
+                lx, ly = cam.to_pixel(s, (i + 0.5) * road.lane_width)
+                layer.text(lx, ly - size - 2, text, size, C.HUD_DIM, anchor="center")
+    step = next((s for s in TICK_STEPS if s * cam.scale >= 90.0), TICK_STEPS[-1])
     _, py = cam.to_pixel(0.0, -0.5 * road.lane_width)
     if py + size + 8 > y0 + h:
         return
@@ -112,15 +172,47 @@ def vehicle_colors(frame: Frame, controlled: np.ndarray, by_speed: bool, vmax: f
 def draw_vehicles(
     layer: Layer, frame: Frame, length: np.ndarray, width: np.ndarray, cols: np.ndarray, cam: Camera
 ) -> None:
-    """Oriented rectangles (at least 4 x 2 px) with a dark rim; off-road vehicles get a red rim."""
-    px, py = cam.to_pixel(frame.x, frame.y)
-    lp = np.maximum(length * cam.scale, 4.0)
-    wp = np.maximum(width * cam.scale, 2.0)
-    rim = np.where((frame.lane < 0)[:, None], np.array(C.OFFROAD_RED, np.uint8), np.array((10, 10, 12, 255), np.uint8))
-    pad = np.where(frame.lane < 0, 4.0, 2.0)
-    layer.boxes(px, py, lp + pad, wp + pad, frame.heading, rim)
-    layer.boxes(px, py, lp, wp, frame.heading, cols)
+    """Oriented rectangles (at least 4 x 2 px) with a dark rim; off-road vehicles get a red rim, vehicles that
+    just entered the road a green one, vehicles about to leave it an orange one; empty slots are not drawn."""
+    on = np.flatnonzero(frame.active)
+    px, py = cam.to_pixel(frame.x[on], frame.y[on])
+    heading = frame.heading[on]
+    lp = np.maximum(length[on] * cam.scale, 4.0)
+    wp = np.maximum(width[on] * cam.scale, 2.0)
+    rim = np.empty((len(on), 4), np.uint8)
+    rim[:] = (10, 10, 12, 255)
+    marked = frame.lane[on] < 0
+    for mask, col in ((frame.entering[on], C.ENTERING), (frame.leaving[on], C.LEAVING), (marked, C.OFFROAD_RED)):
+        rim[mask] = col
+    marked = marked | frame.entering[on] | frame.leaving[on]
+    pad = np.where(marked, 4.0, 2.0)
+    layer.boxes(px, py, lp + pad, wp + pad, heading, rim)
+    layer.boxes(px, py, lp, wp, heading, cols[on])
     # windscreen: a dark band at the front, so the driving direction is visible
-    fx = px + np.cos(frame.heading) * 0.22 * lp
-    fy = py - np.sin(frame.heading) * 0.22 * lp
-    layer.boxes(fx, fy, np.maximum(0.12 * lp, 1.0), 0.7 * wp, frame.heading, (20, 24, 40, 200))
+    fx = px + np.cos(heading) * 0.22 * lp
+    fy = py - np.sin(heading) * 0.22 * lp
+    layer.boxes(fx, fy, np.maximum(0.12 * lp, 1.0), 0.7 * wp, heading, (20, 24, 40, 200))
+
+
+def loop_marks(meta: dict) -> list[tuple[int, float]]:
+    """(lane, s) of the induction loops listed in an episode's ``meta["detectors"]`` (``difftraffic simulate``)."""
+    out = []
+    for d in meta.get("detectors") or []:
+        if isinstance(d, dict) and d.get("kind") == "loop":
+            lane, s = d.get("lane"), d.get("position")
+            if isinstance(lane, int) and isinstance(s, int | float):
+                out.append((lane, float(s)))
+    return out
+
+
+def draw_loops(layer: Layer, road: RoadGeom, loops: list[tuple[int, float]], cam: Camera) -> None:
+    """Induction loops as bars across their lane at their position (m)."""
+    if not loops:
+        return
+    lane = np.array([ln for ln, _ in loops], np.float64)
+    s = np.array([p for _, p in loops], np.float64)
+    w = road.lane_width
+    x0, y0 = road.to_world(s, (lane - 0.4) * w)
+    x1, y1 = road.to_world(s, (lane + 0.4) * w)
+    p0, p1 = np.stack(cam.to_pixel(x0, y0), -1), np.stack(cam.to_pixel(x1, y1), -1)
+    layer.lines(p0, p1, max(2.0, 0.6 * cam.scale), C.LOOP)
