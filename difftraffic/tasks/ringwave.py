@@ -130,6 +130,7 @@ class RingWaveEnv(DiffEnv):
 
     act_dim = 1
     obs_dim = 3
+    family = "traffic"
 
     def __init__(
         self,

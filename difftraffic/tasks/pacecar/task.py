@@ -75,6 +75,7 @@ class PaceCarEnv(DiffEnv):
     """
 
     act_dim = 2
+    family = "traffic"
 
     def __init__(
         self,
