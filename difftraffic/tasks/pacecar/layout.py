@@ -6,7 +6,7 @@ driver groups in their listed order from the rear. On each lane the rearmost car
 ``pace_ahead`` m ahead of the front car of its lane (of ``start`` if the lane is empty), on the
 lane centre, heading along the road, at ``pace_speed``; its lane is drawn uniformly at each reset
 (or fixed by ``pace_lane``). With the defaults this is exactly the paper's reset
-(notes/reference.md sec. C3): cars at x = 0, 10, 20, ... at rest, pace car 50 m ahead.
+(docs/reference.md §C3): cars at x = 0, 10, 20, ... at rest, pace car 50 m ahead.
 
 Optional randomisation adds, at each reset, independent uniform noise in [-w, +w] to each IDM
 car's start position (m), start speed (m/s, floored at 0) and any IDM parameter (its units).
@@ -26,7 +26,7 @@ from difftraffic.tasks.pacecar.rules import PaceCarRules
 from difftraffic.tasks.pacecar.state import IDM_FIELDS, PaceCarState
 
 PAPER_IDM = IDMParams(v0=20.0, T=0.4, a=35.0, b=25.0, s0=1.5, delta=4.0, length=5.0)
-"""IDM parameters of the paper's human drivers (variant (i) of notes/reference.md sec. C3: a = 1.75 v_lim,
+"""IDM parameters of the paper's human drivers (variant (i) of docs/reference.md §C3: a = 1.75 v_lim,
 b = 1.25 v_lim, v0 = v_lim = 20 m/s, s0 = 0.3 L, T = 0.4 s, L = 5 m)."""
 
 
@@ -186,7 +186,7 @@ class PaceCarLayout:
                     pos += cfg.spacing
         self.num_cars = len(s)
         self.num_vehicles = self.num_cars + 1
-        # The reference places the pace car 50 m ahead of an empty lane's (non-existent) front car at 0.
+        # The authors' code places the pace car 50 m ahead of an empty lane's (non-existent) front car at 0.
         pace_s = [max(f, cfg.start) + cfg.pace_ahead for f in front]
         self.car_s = torch.tensor(s, dtype=torch.float64, device=device)
         self.car_lane = torch.tensor(lane, dtype=torch.long, device=device)
