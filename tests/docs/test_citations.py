@@ -1,4 +1,4 @@
-"""Citations point into the repository: every ``docs/reference.md §X`` names a section that exists there, and no
+"""Citations point into the repository: every ``docs/reference.md §<section>`` names a section that exists there, and no
 file cites notes or folders outside the repository."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def _anchors() -> set[str]:
 
 
 def test_every_reference_citation_names_a_section():
-    """``§X`` (a capital letter first) is only ever a docs/reference.md section, e.g. ``docs/reference.md §A8``."""
+    """``§<section>`` (capital first) is only ever a docs/reference.md section, e.g. ``docs/reference.md §A8``."""
     anchors = _anchors()
     assert {"0", "A", "A1", "A12", "B", "C", "C3", "C9", "D", "E", "F", "P", "SUMO"} <= anchors
     bad = []
