@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import difftraffic as dt
-from difftraffic.sim.measure import Detectors, Frame, LoopSpec, SegmentSpec, measure
+from difftraffic.sim.measure import Detectors, Frame, LoopSpec, SegmentSpec, frame_of, measure
 
 F64 = torch.float64
 L = 5.0
@@ -254,3 +254,53 @@ def test_random_motion_matches_a_brute_force_reference(speeds, starts, pos, det_
             assert got["harmonic_speed"] == pytest.approx(want["n"] / sum(1 / s for s in want["speeds"]), rel=1e-9)
         else:
             assert got["speed"] == -1.0
+
+
+def _modes_agree(sim, frames_, length, specs, ring_length=None):
+    out = []
+    for mode in ("dense", "sparse"):
+        det = Detectors(sim, frames_[0], specs, length=length, ring_length=ring_length, mode=mode)
+        for f in frames_[1:]:
+            det.observe(f)
+        out.append(det.readings())
+    dense, sparse = out
+    events = 0
+    for a, c in zip(dense.series, sparse.series):
+        assert a.begin == c.begin and a.end == c.end
+        for key in a.values:
+            assert torch.allclose(a.values[key].double(), c.values[key].double(), rtol=0, atol=1e-12), (a.spec, key)
+        events += int(a.values["n_entered"].sum()) if "n_entered" in a.values else 0
+    return events
+
+
+def test_dense_and_sparse_loops_agree_with_lane_changes_slots_and_rings():
+    g = torch.Generator().manual_seed(7)
+    b, n, steps = 3, 40, 150
+    # a 3-lane straight road with MOBIL, loops close together and with lengths
+    sim = dt.TrafficSim(dt.Road(num_lanes=3, length=3000.0), dt=0.1, lane_changes="mobil")
+    x = torch.sort(torch.rand(b, n, generator=g, dtype=F64) * 700, dim=1).values
+    v = torch.rand(b, n, generator=g, dtype=F64) * 20 + 5
+    lane = torch.randint(0, 3, (b, n), generator=g)
+    state = sim.init_state(x, v, lane, dt.IDMParams(v0=torch.rand(b, n, generator=g, dtype=F64) * 15 + 15))
+    fr = [frame_of(state)]
+    for k in range(steps):
+        state = sim.step(state)
+        f = frame_of(state)
+        active = torch.rand(b, n, generator=g) > 0.05 if k % 7 == 0 else torch.ones(b, n, dtype=torch.bool)
+        ids = f.vehicle_id + 1000 * (k // 40)  # slots change vehicle every 4 s
+        fr.append(Frame(f.x, f.v, f.lane, active, ids))
+    specs = [LoopSpec(f"l{j}", j % 3, 300.0 + 7.5 * j, 1.0 + 0.5 * (j % 3), 0.0 if j % 2 else 1.5) for j in range(9)]
+    assert _modes_agree(sim, fr, L, specs) > 50
+    # a ring with per-env lengths and a loop at the seam
+    ring = dt.TrafficSim(dt.Road(num_lanes=1, length=200.0, ring=True), dt=0.1)
+    lengths = torch.tensor([200.0, 180.0, 150.0], dtype=F64)
+    state = ring.init_state(torch.arange(12, dtype=F64).expand(b, 12) * 12.0, torch.full((b, 12), 8.0, dtype=F64),
+                            ring_length=lengths)  # fmt: skip
+    fr = [frame_of(state)]
+    for _ in range(steps):
+        state = ring.step(state)
+        fr.append(frame_of(state))
+    specs = [LoopSpec("seam", 0, 0.0, 2.0), LoopSpec("mid", 0, 99.5, 3.0, 2.0), LoopSpec("end", 0, 149.9, 1.0)]
+    assert _modes_agree(ring, fr, L, specs, ring_length=lengths) > 30
+    many = [LoopSpec(f"m{j}", 0, 8.3 * j, 1.5) for j in range(18)]  # more than SEARCH_ABOVE: the sorted search
+    assert _modes_agree(ring, fr, L, many, ring_length=lengths) > 100

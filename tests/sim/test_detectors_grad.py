@@ -31,9 +31,9 @@ def setup(integrator, ring):
     return sim, x, v, specs
 
 
-def outputs(sim, x, v, specs, T):
+def outputs(sim, x, v, specs, T, mode="auto"):
     state = sim.init_state(x, v, idm=dt.IDMParams(T=T))
-    det = Detectors(sim, state, specs)
+    det = Detectors(sim, state, specs, mode=mode)
     for _ in range(STEPS):
         state = sim.step(state)
         det.observe(state)
@@ -53,15 +53,17 @@ def scalar(r, weights):
     return total
 
 
-@pytest.mark.parametrize(
-    "integrator,ring", [("euler", False), ("euler", True), ("ballistic", False), ("explicit", True)]
-)
-def test_detector_outputs_match_finite_differences(integrator, ring):
+CASES = [("euler", False, "sparse"), ("euler", True, "sparse"), ("ballistic", False, "sparse"),
+         ("explicit", True, "sparse"), ("euler", True, "dense")]  # fmt: skip
+
+
+@pytest.mark.parametrize("integrator,ring,mode", CASES)
+def test_detector_outputs_match_finite_differences(integrator, ring, mode):
     sim, x, v, specs = setup(integrator, ring)
     weights = torch.linspace(0.3, 1.7, 400, dtype=F64)
     T = torch.full_like(v, 1.2)
     xg, vg, Tg = (t.clone().requires_grad_() for t in (x, v, T))
-    r = outputs(sim, xg, vg, specs, Tg)
+    r = outputs(sim, xg, vg, specs, Tg, mode)
     assert sum(int(s.values["n_contrib"].sum()) for s in r.loops) >= 4  # vehicles pass the loops
     assert all(not s.values["n_contrib"].requires_grad for s in r.loops)
     grads = torch.autograd.grad(scalar(r, weights), (xg, vg, Tg))
@@ -69,8 +71,8 @@ def test_detector_outputs_match_finite_differences(integrator, ring):
     eps = 1e-6
     for direction in range(3):
         u = [torch.randn(t.shape, generator=g, dtype=F64) for t in (x, v, T)]
-        plus = outputs(sim, x + eps * u[0], v + eps * u[1], specs, T + eps * u[2])
-        minus = outputs(sim, x - eps * u[0], v - eps * u[1], specs, T - eps * u[2])
+        plus = outputs(sim, x + eps * u[0], v + eps * u[1], specs, T + eps * u[2], mode)
+        minus = outputs(sim, x - eps * u[0], v - eps * u[1], specs, T - eps * u[2], mode)
         for a, c in zip(plus.loops, minus.loops):  # no event moved across a step
             assert torch.equal(a.values["n_contrib"], c.values["n_contrib"])
         fd = (scalar(plus, weights) - scalar(minus, weights)) / (2 * eps)

@@ -8,8 +8,9 @@
 
     readings = measure(sim, sim.rollout(state, steps), specs)   # the same numbers from a Trajectory
 
-Each step costs a few elementwise operations on ``[B, D, N]`` tensors (D detectors) with static shapes
-and no host synchronisation; intervals close on the host's step counter. Intervals are aligned to
+A step is tensor operations on (vehicle, detector) pairs: on CUDA with static shapes and no host
+synchronisation; on CPU loops evaluate only the vehicles near a loop (see ``loops.py``). Intervals close on
+the host's step counter. Intervals are aligned to
 multiples of each detector's period from time 0; frame k is at ``start_time + k dt`` (s), so the step
 from frame k to k+1 is ``[start_time + k dt, start_time + (k+1) dt]``. SUMO stamps the move that leads
 to its output at time t with t itself (its detectors add the passing time to the move's SIMTIME), so
@@ -95,9 +96,11 @@ class Detectors:
     """Loops and segments of ``specs`` measuring a batch of ``sim`` from frame 0 ``first``.
 
     ``first``: a SimState, or a :class:`Frame` together with ``length`` (vehicle lengths, m, float or
-    ``[B, N]``) and, on a ring with per-env lengths, ``ring_length`` (``[B]``, m)."""
+    ``[B, N]``) and, on a ring with per-env lengths, ``ring_length`` (``[B]``, m). ``mode``: how loops run a
+    step, ``"dense"``, ``"sparse"`` or ``"auto"`` (see :mod:`~difftraffic.sim.measure.loops`; same results)."""
 
-    def __init__(self, sim, first, specs, start_time: float = 0.0, length=None, ring_length=None) -> None:
+    def __init__(self, sim, first, specs, start_time: float = 0.0, length=None, ring_length=None,
+                 mode: str = "auto") -> None:  # fmt: skip
         self.dt, self.integrator = float(sim.dt), sim.integrator
         loops, segs, self.order = _specs(specs)
         k0 = round(float(start_time) / self.dt)
@@ -117,7 +120,7 @@ class Detectors:
             check_on_road(s, sim.road.num_lanes, road_len, self.ring is not None)
         self.k0, self.k = k0, 0
         self.clock = _Clock([period_steps(s, self.dt) for s in self.order], k0)
-        self.loops = LoopBank(loops, b, n, self.device) if loops else None
+        self.loops = LoopBank(loops, b, n, self.device, mode) if loops else None
         self.segs = SegmentBank(segs, b, sim.road.num_lanes, self.device) if segs else None
         self.n_loops = len(loops)
         self._parts: list[dict[str, list[torch.Tensor]]] = [{} for _ in self.order]
@@ -208,13 +211,13 @@ class Detectors:
         return Readings(out)
 
 
-def measure(sim, traj, specs, start_time: float = 0.0) -> Readings:
+def measure(sim, traj, specs, start_time: float = 0.0, mode: str = "auto") -> Readings:
     """The detectors of ``specs`` over a finished rollout ``traj`` (a Trajectory of ``sim``), partial last
     intervals included. Vehicle lengths are those of ``traj.final.idm``; slots come from ``traj.active`` /
     ``traj.vehicle_id`` when present."""
     final = traj.final
     dets = Detectors(sim, frame_of(traj, 0), specs, start_time, length=final.idm.length,
-                     ring_length=getattr(final, "ring_length", None))  # fmt: skip
+                     ring_length=getattr(final, "ring_length", None), mode=mode)  # fmt: skip
     for k in range(1, traj.x.shape[0]):
         dets.observe(frame_of(traj, k))
     return dets.readings()

@@ -42,30 +42,36 @@ class SegmentBank:
         self._zero = torch.zeros((batch, len(specs)), **f64)
         self.tt = self.td = self._zero
 
-    def _overlap(self, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
-        """Length (m) of ``[lo, hi]`` inside ``[0, size]``."""
-        return torch.minimum(torch.maximum(hi, lo.new_zeros(())), self.size) - torch.minimum(
-            torch.maximum(lo, lo.new_zeros(())), self.size
-        )
-
     def step(self, g: StepGeometry, dt: float) -> None:
-        """Accumulate the step of ``dt`` s with geometry ``g``."""
+        """Accumulate the step of ``dt`` s with geometry ``g``.
+
+        Per (segment, vehicle) the front's path ``[r0, r1]`` (relative to the segment's start, m) is clipped to
+        ``[0, size]``: its clipped length is the distance driven inside and, as a share of the path, of ``dt`` spent
+        inside. A vehicle that moves less than MIN_MOVE spends ``dt`` inside if its front is. Float masks and
+        clamps only (torch.where is slow on CPU)."""
+        moving = g.dx > MIN_MOVE
+        counts = self._counts(g)
+        per_m = counts * torch.where(moving, dt / torch.where(moving, g.dx, 1.0), 0.0)[:, None, :]  # s per m inside
+        still = counts * (~moving)[:, None, :].to(torch.float64)
+        zero = self._zero[:1, :, None]
         r1 = g.front1[:, None, :] - self.start
         if g.ring is not None:
             L = g.ring[:, :, None]
             r1 = r1 - torch.floor(r1.detach() / L) * L  # [0, L)
-        dx = g.dx[:, None, :]
-        r0 = r1 - dx
-        dist = self._overlap(r0, r1)
-        inside = (r1 >= 0) & (r1 < self.size)
-        if g.ring is not None:
-            dist = dist + self._overlap(r0 + L, r1 + L)  # the part of the step driven before crossing s = 0
-        moving = dx > MIN_MOVE
-        frac = torch.where(moving, dist / torch.where(moving, dx, torch.ones_like(dx)), inside.to(dist.dtype))
-        counts = g.same[:, None, :] & ((self.lane < 0) | (g.lane1[:, None, :] == self.lane))
-        zero = self._zero[:, :, None]
-        self.tt = self.tt + torch.where(counts, dt * frac, zero).sum(-1)
-        self.td = self.td + torch.where(counts, dist, zero).sum(-1)
+        r0 = r1 - g.dx[:, None, :]
+        dist = torch.clamp(r1, zero, self.size) - torch.clamp(r0, zero, self.size)
+        if g.ring is not None:  # the part of the path driven before crossing s = 0 (r0 < 0): [L + r0, L] in the segment
+            dist = dist + torch.clamp(self.size - L - r0, min=0.0)
+        inside = ((r1 >= 0) & (r1 < self.size)).to(torch.float64)
+        self.td = self.td + (dist * counts).sum(-1)
+        self.tt = self.tt + (dist * per_m).sum(-1) + dt * (inside * still).sum(-1)
+
+    def _counts(self, g: StepGeometry) -> torch.Tensor:
+        """``[B, S, N]`` float: 1 where the slot holds the same vehicle before and after the step, on the segment's
+        lane (any lane for an all-lanes segment)."""
+        lane1 = g.lane1[:, None, :]
+        ok = g.same[:, None, :] & (lane1 >= 0) & ((self.lane < 0) | (lane1 == self.lane))
+        return ok.to(torch.float64)
 
     def values(self, istart: torch.Tensor, iend: torch.Tensor) -> dict[str, torch.Tensor]:
         """The outputs ``[B, S]`` of the intervals ``[istart, iend)`` (s, ``[S]``) so far."""
