@@ -35,7 +35,7 @@ def _grid(n: int):
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.4 * rows), squeeze=False, sharex=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
-    return fig, axes.flat
+    return fig, list(axes.flat)
 
 
 def _traces(result, ids: list[str], obs: str, sim: str, ylabel: str, stat: str, unit: str, path: Path) -> None:
@@ -51,7 +51,7 @@ def _traces(result, ids: list[str], obs: str, sim: str, ylabel: str, stat: str, 
         ax.set_xlabel("time (s)", fontsize=7)
         ax.set_ylabel(ylabel, fontsize=7)
         ax.tick_params(labelsize=6)
-    next(iter(axes)).legend(fontsize=6)
+    axes[0].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

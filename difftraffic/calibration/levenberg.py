@@ -34,7 +34,7 @@ class LMSettings:
     ftol: float = 1e-10
     xtol: float = 1e-10
     gtol: float = 1e-10
-    atol: float = 1e-9
+    atol: float = 1e-8
     lambda0: float = 1.0
 
 
@@ -137,7 +137,8 @@ def levenberg_marquardt(
         lam_ok = lam[idx] * torch.clamp(1.0 - (2.0 * rho - 1.0) ** 3, min=1.0 / 3.0)
         lam[idx] = torch.where(ok, lam_ok, lam[idx] * nu[idx])
         nu[idx] = torch.where(ok, torch.full_like(nu[idx], 2.0), nu[idx] * 2.0)
-        ftol_hit = ok & (actual <= s.ftol * old) & (pred.abs() <= s.ftol * old)
+        # converged when both decreases are negligible -- or a rejected step's model predicts nothing to gain
+        ftol_hit = (ok & (actual <= s.ftol * old) | ~ok) & (pred.abs() <= s.ftol * old)
         xtol_hit = ok & (step.abs().amax(-1) <= s.xtol * (trial.abs().amax(-1) + s.xtol))
         stalled = ~ok & (lam[idx] > LAMBDA_MAX)
         z[idx] = torch.where(ok[:, None], trial, z[idx])

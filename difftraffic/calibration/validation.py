@@ -81,7 +81,7 @@ def _check_times(t: TrajectoryTable, start: np.ndarray, stop: np.ndarray, vehicl
                   f"times not uniform: a step of {d[i - a]:g} s between rows {t.row[i]} and {t.row[i + 1]} "
                   f"(its other steps are {ref:g} s)")  # fmt: skip
         steps.append(ref)
-    dt = float(np.median(steps))
+    dt = float(f"{float(np.median(steps)):.12g}")  # 0.1 rather than 0.10000000000000142 from float differences
     for v, ref in enumerate(steps):
         if abs(ref - dt) > TIME_TOL * dt:
             _fail(t, f"vehicle {vehicles[v]}", f"time step {ref:g} s differs from the file's {dt:g} s")
