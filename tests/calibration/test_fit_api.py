@@ -46,7 +46,7 @@ def test_command_writes_the_api_result(small):
     assert "calibrate: iter" in res.err  # the progress line
     summary = yaml.safe_load((tmp / "fit" / "summary.yaml").read_text())
     assert summary["settings_and_work"]["integrator"] == "euler" and summary["sets"][0]["name"] == "vehicle 1"
-    assert 0 < min(api.params["theil_u"]) and max(api.params["theil_u"]) < 0.01
+    assert min(api.params["theil_u"]) > 0 and max(api.params["theil_u"]) < 0.01
 
 
 def test_params_yaml_is_a_scenario_driver_table(small, tmp_path):

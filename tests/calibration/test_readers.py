@@ -54,8 +54,9 @@ def test_leaders_derived_from_lane_and_position_match_the_recorded_ones(tmp_path
 
 
 def test_ngsim_columns_and_units(tmp_path):
-    header = ["Vehicle_ID", "Frame_ID", "Total_Frames", "Global_Time", "Local_X", "Local_Y", "v_length", "v_Width",
-              "v_Class", "v_Vel", "v_Acc", "Lane_ID", "Preceding", "Following", "Space_Headway", "Location"]  # fmt: skip
+    header = ["Vehicle_ID", "Frame_ID", "Total_Frames", "Global_Time", "Local_X", "Local_Y", "v_length",
+              "v_Width", "v_Class", "v_Vel", "v_Acc", "Lane_ID", "Preceding", "Following", "Space_Headway",
+              "Location"]  # fmt: skip
     rows = []
     for f in range(100, 103):
         rows.append([7, f, 3, 0, 6.0, 500.0 + f, 14.5, 6, 2, 40.0, 0, 2, 0, 9, 0, "us-101"])
