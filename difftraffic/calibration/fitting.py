@@ -13,12 +13,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from difftraffic.calibration.bounds import DEFAULT_FIT, PARAM_NAMES, ParamBox
+from difftraffic.calibration.bounds import DEFAULT_FIT, ParamBox
 from difftraffic.calibration.carfollow import make_sim, replay, replay_loss, sensitivity_pass
-from difftraffic.calibration.csv_io import TrajectoryError
 from difftraffic.calibration.formats import read_trajectories
 from difftraffic.calibration.goodness import vehicle_curves, vehicle_stats
 from difftraffic.calibration.levenberg import REASONS, LMSettings, levenberg_marquardt
@@ -221,11 +219,3 @@ def calibrate(
         "source": table.source,
     }
     return assemble(ct, rows, layout, box, problem.physical(lm.z), se, lm, stats, curves, info)
-
-
-def fitted_params(result: CalibrationResult) -> dict[str, np.ndarray]:
-    """The fitted IDM parameters per calibrated vehicle, ``{name: [drivers]}`` in params.csv order."""
-    return {k: np.asarray(result.params[k], dtype=np.float64) for k in PARAM_NAMES}
-
-
-__all__ = ["calibrate", "fitted_params", "TrajectoryError"]

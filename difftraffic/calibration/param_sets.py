@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from difftraffic.calibration.csv_io import TrajectoryError
-from difftraffic.calibration.segments import Rows
+from difftraffic.calibration.segments import Rows, component_roots
 from difftraffic.calibration.validation import CheckedTable
 
 MODES = ("per-driver", "global", "classes")
@@ -77,21 +77,15 @@ def build_layout(ct: CheckedTable, rows: Rows, mode: str, n_params: int, classes
     calibrated = sorted(set(veh[sim].tolist()))
     if mode == "per-driver":
         key = {v: ct.vehicles[v] for v in calibrated}
-        names = [f"vehicle {ct.vehicles[v]}" for v in calibrated]
     elif mode == "global":
-        key = {v: "global" for v in calibrated}
-        names = ["global"]
+        key = dict.fromkeys(calibrated, "global")
+    elif classes is None:
+        raise ValueError("mode 'classes' needs the vehicles' classes")
     else:
-        if classes is None:
-            raise ValueError("mode 'classes' needs the vehicles' classes")
-        labels = sorted({classes[v] for v in calibrated})
         key = {v: classes[v] for v in calibrated}
-        names = labels
-    set_of_key = {k: i for i, k in enumerate(dict.fromkeys(key[v] for v in calibrated))}
-    if mode == "per-driver":
-        names = [f"vehicle {k}" for k in set_of_key]
-    elif mode == "classes":
-        names = list(set_of_key)
+    order = sorted(set(key.values())) if mode == "classes" else list(dict.fromkeys(key[v] for v in calibrated))
+    set_of_key = {k: i for i, k in enumerate(order)}
+    names = [f"vehicle {k}" for k in order] if mode == "per-driver" else order
     set_vehicles: list[list[int]] = [[] for _ in set_of_key]
     for v in calibrated:
         set_vehicles[set_of_key[key[v]]].append(v)
@@ -100,21 +94,11 @@ def build_layout(ct: CheckedTable, rows: Rows, mode: str, n_params: int, classes
         slot_set[b, i] = set_of_key[key[int(veh[b, i])]]
     # groups: union of the sets met in one row
     nset = len(set_of_key)
-    parent = list(range(nset))
-
-    def root(u: int) -> int:
-        while parent[u] != u:
-            parent[u] = parent[parent[u]]
-            u = parent[u]
-        return u
-
-    for b in range(slot_set.shape[0]):
-        used = [u for u in slot_set[b] if u >= 0]
-        for u in used[1:]:
-            parent[root(u)] = root(used[0])
-    roots = sorted({root(u) for u in range(nset)})
+    used = [[u for u in r if u >= 0] for r in slot_set]
+    label = component_roots(nset, [(u, r[0]) for r in used for u in r[1:]])
+    roots = sorted(set(label))
     gid = {r: g for g, r in enumerate(roots)}
-    set_group = np.array([gid[root(u)] for u in range(nset)], dtype=np.int64)
+    set_group = np.array([gid[label[u]] for u in range(nset)], dtype=np.int64)
     set_block = np.zeros(nset, dtype=np.int64)
     blocks = np.zeros(len(roots), dtype=np.int64)
     for u in range(nset):

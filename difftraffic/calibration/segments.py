@@ -74,6 +74,22 @@ class Rows:
         return self.active & self.simulated[..., None] & (k > self.first[..., None])
 
 
+def component_roots(n: int, links) -> list[int]:
+    """Union-find: for nodes ``0..n-1`` joined by the ``(i, j)`` pairs in ``links``, each node's component
+    label (one member of it: equal labels = same component)."""
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in links:
+        parent[root(int(i))] = root(int(j))
+    return [root(i) for i in range(n)]
+
+
 def _runs(values: np.ndarray) -> list[tuple[int, int]]:
     """Maximal runs ``[a, b)`` of equal values."""
     cut = np.flatnonzero(values[1:] != values[:-1]) + 1
@@ -183,20 +199,10 @@ def platoon_rows(ct: CheckedTable, device="cpu", dtype=torch.float64) -> Rows:
                 f"{t.row[i]}; --platoon needs a fixed leader per vehicle (the default open loop handles changes)"
             )
         lead_of[vi] = lv[0]
-    parent = list(range(nveh))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for vi, li in enumerate(lead_of):
-        if li >= 0:
-            parent[root(vi)] = root(int(li))
+    label = component_roots(nveh, [(vi, li) for vi, li in enumerate(lead_of) if li >= 0])
     comps: dict[int, list[int]] = {}
     for vi in range(nveh):
-        comps.setdefault(root(vi), []).append(vi)
+        comps.setdefault(label[vi], []).append(vi)
     slots, spec = [], []
     for members in comps.values():
         if len(members) < 2:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from difftraffic.calibration.synthetic import _table, exciting_leader_speed, initial_gaps
+from difftraffic.calibration.synthetic import _table, exciting_leader_speed, initial_gaps, platoon_plan
 
 LANE_SPEED = 60.0
 """m/s: the edge's speed limit (above every desired speed v0, so v0 = the vType's maxSpeed)."""
@@ -61,15 +61,7 @@ def sumo_platoons(
     :class:`~difftraffic.calibration.table.TrajectoryTable` with the same vehicle ids."""
     import libsumo
 
-    total = len(np.asarray(params["v0"]))
-    if total % platoons:
-        raise ValueError(f"{total} drivers do not split into {platoons} platoons")
-    n = total // platoons
-    steps = int(round(duration / dt))
-    scales = 1.0 - 0.03 * (np.arange(platoons) % 8)
-    times = np.arange(steps + 1) * dt
-    target = np.stack([leader_speed(times, s) for s in scales], 1)  # [T+1, P]
-    grid = {k: np.asarray(params[k], dtype=np.float64).reshape(platoons, n) for k in params}
+    n, steps, times, target, grid = platoon_plan(params, platoons, duration, dt, leader_speed)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         tmp = Path(tmp)
         net = _network(tmp, platoons)

@@ -57,6 +57,21 @@ def initial_gaps(params: Mapping[str, np.ndarray], speed: float) -> np.ndarray:
     return equilibrium_gap(torch.tensor(float(speed), dtype=torch.float64), p).numpy()
 
 
+def platoon_plan(params: Mapping[str, np.ndarray], platoons: int, duration: float, dt: float, leader_speed):
+    """``(n followers per platoon, steps, times [T+1], leader speeds [T+1, P], {name: [P, n]})`` of a platoon
+    experiment; leader p's speed profile is stretched by ``1 - 0.03 (p mod 8)``."""
+    total = len(np.asarray(params["v0"]))
+    if total % platoons:
+        raise ValueError(f"{total} drivers do not split into {platoons} platoons")
+    n = total // platoons
+    steps = int(round(duration / dt))
+    scales = 1.0 - 0.03 * (np.arange(platoons) % 8)
+    times = np.arange(steps + 1) * dt
+    target = np.stack([leader_speed(times, s) for s in scales], 1)
+    grid = {k: np.asarray(params[k], dtype=np.float64).reshape(platoons, n) for k in PARAM_NAMES}
+    return n, steps, times, target, grid
+
+
 def simulate_platoons(
     params: Mapping[str, np.ndarray],
     platoons: int,
@@ -72,15 +87,7 @@ def simulate_platoons(
     Leader ``p`` follows ``leader_speed(t, scale_p)`` (scales 1.0, 0.97, 0.94, ...) the way SUMO's ``setSpeed``
     does (the speed of step k+1 is reached in that step); followers start at their equilibrium gaps.
     ``classes`` (``[platoons * n]`` labels) becomes a ``class`` column."""
-    total = len(np.asarray(params["v0"]))
-    if total % platoons:
-        raise ValueError(f"{total} drivers do not split into {platoons} platoons")
-    n = total // platoons
-    steps = int(round(duration / dt))
-    scales = 1.0 - 0.03 * (np.arange(platoons) % 8)
-    times = np.arange(steps + 1) * dt
-    target = np.stack([leader_speed(times, s) for s in scales], 1)  # [T+1, P]
-    grid = {k: np.asarray(params[k], dtype=np.float64).reshape(platoons, n) for k in PARAM_NAMES}
+    n, steps, times, target, grid = platoon_plan(params, platoons, duration, dt, leader_speed)
     gaps = np.stack([initial_gaps({k: grid[k][p] for k in PARAM_NAMES}, target[0, p]) for p in range(platoons)])
     front = np.zeros((platoons, n + 1))
     front[:, 1:] = -np.cumsum(gaps + length, axis=1)
