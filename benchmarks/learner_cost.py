@@ -119,7 +119,7 @@ def main(argv=None) -> int:
         for task in args.tasks.split(","):
             table(task, learners, args.epochs, args.warmup, args.num_envs)
     print(f"\nreference: the authors' code takes ~0.21 s/epoch for GI-PPO on the function tasks on this machine "
-          f"kind (notes/reference.md F); {PAPER_RATIOS}")  # fmt: skip
+          f"kind (docs/reference.md §F); {PAPER_RATIOS}")  # fmt: skip
     return 0
 
 
