@@ -42,6 +42,11 @@ def make_data(drivers: int, seed: int, pos_sd: float, speed_sd: float, source: s
     return truth, synthetic.add_noise(table, pos_sd, speed_sd, seed=seed + 1), drivers // platoons
 
 
+def _pct(x: float) -> str:
+    """A relative error as a percentage, in e-notation when tiny (exact data)."""
+    return f"{100 * x:.2f}%" if x >= 1e-4 else f"{x:.1e}"
+
+
 def rel_error(est: dict, truth: dict, ids: list[str], per: int) -> dict:
     out = {}
     for k in NAMES:
@@ -72,7 +77,7 @@ def run(drivers: int, args) -> None:
           f"{sims_grad / len(ids):.0f} simulations per driver (a sensitivity pass counts as one), "
           f"{grad.info['converged']}/{len(ids)} converged")  # fmt: skip
     print("  recovery (median / max relative error): "
-          + ", ".join(f"{k} {100 * np.median(e):.2f}% / {100 * e.max():.1f}%" for k, e in err.items()))  # fmt: skip
+          + ", ".join(f"{k} {_pct(np.median(e))} / {_pct(e.max())}" for k, e in err.items()))  # fmt: skip
     if args.no_cma:
         return
     sample = ids if drivers <= args.cma_sample else [ids[i] for i in np.linspace(0, drivers - 1, args.cma_sample)

@@ -180,15 +180,16 @@ def sensitivity_pass(
     k0 = 1  # first step held in the buffers
     for k in range(steps):
         own = z.repeat(2, 1, 1).requires_grad_()
-        ahead = z.gather(1, lead2).repeat(2, 1, 1).requires_grad_()
+        ahead = z.gather(1, lead2).repeat(2, 1, 1).requires_grad_(coupled)
         with torch.enable_grad():
             xn, vn = slot_step(sim, own[..., 0], own[..., 1], ahead[..., 0], ahead[..., 1], l_lead2, has2, p2)
-            g_own, g_ahead, g_th = torch.autograd.grad(xn[:nb].sum() + vn[nb:].sum(), (own, ahead, leaf))
+            inputs = (own, leaf, ahead) if coupled else (own, leaf)
+            g_own, g_th, *g_ahead = torch.autograd.grad(xn[:nb].sum() + vn[nb:].sum(), inputs)
         # the first nb rows hold d x' / d(.), the last nb rows d v' / d(.): view as [B, N, 2 out, .]
         new = g_own.view(2, nb, nn, 2).permute(1, 2, 0, 3) @ sens
         new = new + g_th.view(2, nb, nn, npar).permute(1, 2, 0, 3) @ onehot
         if coupled:
-            new = new + g_ahead.view(2, nb, nn, 2).permute(1, 2, 0, 3) @ sens.gather(1, lead4)
+            new = new + g_ahead[0].view(2, nb, nn, 2).permute(1, 2, 0, 3) @ sens.gather(1, lead4)
         z = torch.where(live[k + 1], torch.stack([xn[:nb], vn[nb:]], -1).detach(), obs[k + 1])
         sens = torch.where(live[k + 1, ..., None], new, torch.zeros_like(new))
         i = k + 1 - k0

@@ -72,7 +72,7 @@ def test_standard_errors_match_the_scatter_of_estimates():
     """20 copies of one driver with independent white noise (0.1 m) on the follower's positions: the empirical
     standard deviation of the 20 estimates agrees with the reported Gauss-Newton standard error."""
     truth = {k: np.array([v]) for k, v in {"v0": 28.0, "T": 1.3, "a": 1.2, "b": 2.0, "s0": 2.5, "delta": 4.0}.items()}
-    base = synthetic.simulate_platoons(truth, platoons=1)
+    base = synthetic.simulate_platoons(truth, platoons=1, duration=90.0)
     rng = np.random.default_rng(7)
     parts = []
     for c in range(20):
@@ -152,7 +152,7 @@ def test_progress_line_format():
 @pytest.mark.cuda
 def test_calibrate_on_cuda_equals_cpu():
     truth = synthetic.draw_drivers(2, seed=4)
-    table = synthetic.simulate_platoons(truth, platoons=1, duration=40.0)
+    table = synthetic.simulate_platoons(truth, platoons=1, duration=60.0)
     cpu, gpu = dt.calibrate(table), dt.calibrate(table, device="cuda")
     for k in NAMES:
         np.testing.assert_allclose(gpu.params[k], cpu.params[k], rtol=1e-8)
