@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from difftraffic.env import DiffEnv
+from difftraffic.env import DiffEnv, same_device
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 INFO_KEYS = ("final_obs", "episode_return", "episode_length")
@@ -76,7 +76,7 @@ def _tensor_issue(what: str, t: Any, shape: tuple, dtype: torch.dtype | None, de
         return f"{what} has dtype {t.dtype}, expected {dtype}"
     if dtype is None and t.dtype == torch.bool:
         return f"{what} is bool, expected an integer count"
-    if t.device != device:
+    if not same_device(t.device, device):
         return f"{what} is on {t.device}, env is on {device}"
     if t.is_floating_point() and not bool(torch.isfinite(t).all()):
         return f"{what} has non-finite values"
