@@ -26,7 +26,7 @@ _LAZY = {
     "make_env": "difftraffic.scenario.loader",
     "load_scenario": "difftraffic.scenario.loader",
     "ScenarioError": "difftraffic.scenario.loader",
-    "check_scenario": "difftraffic.scenario.loader",
+    "check_scenario": "difftraffic.scenario.check",
     "MOBILParams": "difftraffic.sim.mobil",
     "PaceCarConfig": "difftraffic.tasks.pacecar.layout",
     "RingWaveEnv": "difftraffic.tasks.ringwave",

@@ -102,7 +102,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     task, name, family = resolve_task(args.target)
     if family == "traffic":
-        from difftraffic.scenario.loader import ScenarioError, check_scenario, load_scenario
+        from difftraffic.scenario import ScenarioError, check_scenario, load_scenario
 
         path = bundled_scenarios().get(task, task)
         try:

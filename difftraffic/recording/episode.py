@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-TERMINATION_CAUSES = ("none", "collision", "out_of_lane", "too_far", "behind", "time_limit")
-"""Cause codes stored in ``Episode.termination``: index = code. 'none' = still running when recording stopped."""
+from difftraffic.tasks.traffic import TERMINATION_CAUSES
 
 FRAME_KEYS = ("s", "x", "y", "heading", "speed", "accel", "lane")
 """Per-frame ``[T+1, B, N]`` arrays. s: road longitudinal coordinate (m); x, y: world position of the

@@ -1,7 +1,8 @@
-"""Record traffic episodes (:class:`~difftraffic.record.Episode`) with the paper's gradient-flow map (Fig. 9).
+"""Record traffic episodes (:class:`~difftraffic.recording.episode.Episode`) with the paper's gradient map (Fig. 9).
 
-``record_episode(env, policy, steps, grad_window=32)`` resets a traffic env (PaceCarEnv or
-RingWaveEnv), runs ``policy`` (callable: observation ``[B, obs_dim]`` -> action in [-1, 1]) and
+``record_episode(env, policy, steps, grad_window=32)`` resets a traffic env (any
+:class:`~difftraffic.tasks.traffic.TrafficEnv`: the contract it relies on is written there), runs ``policy``
+(callable: observation ``[B, obs_dim]`` -> action in [-1, 1]) and
 records every env's first episode: frames, rewards, valid mask, termination causes, meta, and
 
     grad[t, b, i] = || d speed_i(t) / d (controlled car's actions a_{t-W}, ..., a_{t-1}) ||_2
@@ -30,8 +31,8 @@ import numpy as np
 import torch
 import torch.autograd.forward_ad as fwad
 
-from difftraffic.env import DiffEnv
-from difftraffic.recording.episode import TERMINATION_CAUSES, Episode
+from difftraffic.recording.episode import Episode
+from difftraffic.tasks.traffic import TERMINATION_CAUSES, TrafficEnv
 
 
 def _frame(render: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -53,17 +54,11 @@ def _float_fields(state) -> list[str]:
 class _TangentTwin:
     """R replicas of every env of ``env`` carrying forward-mode tangents w.r.t. the last W actions."""
 
-    def __init__(self, env: DiffEnv, window: int):
-        from difftraffic.tasks.pacecar.task import PaceCarEnv
-
+    def __init__(self, env: TrafficEnv, window: int):
         self.w, self.a = window, env.act_dim
         self.r = window * env.act_dim
         self.b = env.num_envs
-        kw = {"num_envs": self.b * self.r, "device": env.device, "dtype": env.dtype, "seed": 0}
-        if isinstance(env, PaceCarEnv):
-            kw["compile"] = False
-        self.env = type(env)(env.config, **kw)
-        self.env.reset()
+        self.env = env.tangent_twin(self.b * self.r)
         src = env.state
         tiled = {}
         for f in dataclasses.fields(src):
@@ -91,7 +86,7 @@ class _TangentTwin:
         tangent = torch.zeros(self.r, self.b, self.a, dtype=primal.dtype, device=primal.device)
         for c in range(self.a):
             tangent[slot * self.a + c, :, c] = 1.0
-        noise = getattr(self.source, "last_noise", None)
+        noise = self.source.last_noise
         if noise is not None:  # stochastic dynamics: replay the recorded env's noise in every replica
             self.env.forced_noise = noise.detach().repeat(self.r, 1)
         self.env.step(fwad.make_dual(primal, tangent.view(self.r * self.b, self.a)))
@@ -103,7 +98,7 @@ class _TangentTwin:
 
 
 def record_episode(
-    env: DiffEnv,
+    env: TrafficEnv,
     policy: Callable[[torch.Tensor], torch.Tensor],
     steps: int,
     grad_window: int = 32,
@@ -120,45 +115,22 @@ def record_episode(
     w = int(grad_window)
     if w < 0:
         raise ValueError(f"grad_window must be >= 0, got {grad_window}")
-    compile_mode = getattr(env, "compile", None)
-    if compile_mode is not None:
-        env.compile = False  # the tangent twin is eager: keep both bit-identical
-    obs = env.reset(seed=seed)
-    env.record_pre_reset = True
+    if not isinstance(env, TrafficEnv):
+        raise TypeError(f"record_episode needs a traffic task (a TrafficEnv), got {type(env).__name__}")
     b, n = env.num_envs, env.num_vehicles
-    frames = [_frame(env.render_state())]
     grads = [np.zeros((b, n), dtype=np.float32)]
     rewards, valid = [], [np.ones(b, dtype=bool)]
     ended = np.zeros(b, dtype=bool)
     termination = np.zeros(b, dtype=np.int8)
-    try:
-        with fwad.dual_level(), torch.no_grad():
-            twin = _TangentTwin(env, w) if w > 0 else None
-            for t in range(steps):
-                action = policy(obs.detach())
-                action = torch.as_tensor(action, device=env.device, dtype=env.dtype).detach()
-                obs, reward, terminated, truncated, info = env.step(action)
-                frames.append(_frame(env.render_state(pre_reset=True)))
-                if twin is not None:
-                    g = twin.step(action, t)
-                    g[torch.as_tensor(ended)] = 0.0
-                    grads.append(g.to(torch.float32).numpy())
-                r = reward.detach().cpu().to(torch.float32).numpy().copy()
-                r[ended] = 0.0
-                rewards.append(r)
-                done = (terminated | truncated).cpu().numpy()
-                cause = info["termination"].cpu().numpy()
-                newly = done & ~ended
-                termination[newly] = cause[newly].astype(np.int8)
-                valid.append(~ended)
-                ended |= done
-                if ended.all():
-                    break
-    finally:
-        env.record_pre_reset = False
-        env.pre_reset_state = None
-        if compile_mode is not None:
-            env.compile = compile_mode
+    with env.eager():  # the tangent twin is eager: keep both bit-identical
+        obs = env.reset(seed=seed)
+        env.record_pre_reset = True
+        frames = [_frame(env.render_state())]
+        try:
+            _run(env, policy, obs, steps, w, frames, grads, rewards, valid, ended, termination)
+        finally:
+            env.record_pre_reset = False
+            env.pre_reset_state = None
     info_v = env.vehicle_info()
     stacked = {key: np.stack([fr[key] for fr in frames]) for key in frames[0]}
     meta = dict(env.meta(), grad_window=w, steps=len(rewards), termination_causes=list(TERMINATION_CAUSES))
@@ -173,3 +145,30 @@ def record_episode(
         grad=np.stack(grads) if w > 0 else None,
         meta=meta,
     )
+
+
+@torch.no_grad()
+def _run(env, policy, obs, steps, w, frames, grads, rewards, valid, ended, termination) -> None:
+    """The recording loop: step ``policy`` until every env's first episode ended (appends to the lists)."""
+    with fwad.dual_level():
+        twin = _TangentTwin(env, w) if w > 0 else None
+        for t in range(steps):
+            action = policy(obs.detach())
+            action = torch.as_tensor(action, device=env.device, dtype=env.dtype).detach()
+            obs, reward, terminated, truncated, info = env.step(action)
+            frames.append(_frame(env.render_state(pre_reset=True)))
+            if twin is not None:
+                g = twin.step(action, t)
+                g[torch.as_tensor(ended)] = 0.0
+                grads.append(g.to(torch.float32).numpy())
+            r = reward.detach().cpu().to(torch.float32).numpy().copy()
+            r[ended] = 0.0
+            rewards.append(r)
+            done = (terminated | truncated).cpu().numpy()
+            cause = info["termination"].cpu().numpy()
+            newly = done & ~ended
+            termination[newly] = cause[newly].astype(np.int8)
+            valid.append(~ended)
+            ended |= done
+            if ended.all():
+                break

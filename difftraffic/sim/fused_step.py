@@ -1,7 +1,7 @@
 """The fused step as one autograd node, run eagerly or through ``torch.compile`` (lazily, cached).
 
-``fused_step`` wraps :func:`~difftraffic._sim_kernels.step_forward` /
-:func:`~difftraffic._sim_kernels.step_backward` in a ``torch.autograd.Function``. Kernels are compiled
+``fused_step`` wraps :func:`~difftraffic.sim.step_kernels.step_forward` /
+:func:`~difftraffic.sim.step_kernels.step_backward` in a ``torch.autograd.Function``. Kernels are compiled
 with inductor on first use of a specialisation (static config, dtypes, shapes, strides, scalar
 parameter values, which inputs need a gradient): traced with ``make_fx`` and handed to inductor
 directly, so calls skip dynamo's guards and no recompile limit applies. Results are cached for the
@@ -109,14 +109,16 @@ class _FusedStep(torch.autograd.Function):
     """Fused step, any inputs: the backward recomputes the forward (IDM parameters can get gradients)."""
 
     @staticmethod
-    def forward(ctx, spec, compiled, x, v, acc_in, ctrl, leader, exists, follower, has_follower, lane, topo_lane,
-                lone_offset, laps, v0, T, a, b, s0, delta, length):  # fmt: skip
+    def forward(ctx, spec, compiled, x, v, acc_in, ctrl, noise, leader, exists, follower, has_follower, lane,
+                topo_lane, lone_offset, laps, ring_len, v0, T, a, b, s0, delta, length):  # fmt: skip
         params = (v0, T, a, b, s0, delta, length)
-        args = (x, v, acc_in, ctrl, leader, exists, lane, topo_lane, lone_offset, laps, *params)
+        args = (x, v, acc_in, ctrl, noise, leader, exists, lane, topo_lane, lone_offset, laps, ring_len, *params)
         out = _forward_node(ctx, spec, compiled, args)
         ctx.float_params = tuple(None if isinstance(p, torch.Tensor) else p for p in params)
         tensor_params = tuple(p if isinstance(p, torch.Tensor) else None for p in params)
-        ctx.save_for_backward(x, v, acc_in, ctrl, leader, exists, follower, has_follower, lone_offset, *tensor_params)
+        ctx.save_for_backward(
+            x, v, acc_in, ctrl, noise, leader, exists, follower, has_follower, lone_offset, ring_len, *tensor_params
+        )
         return out
 
     @staticmethod
@@ -124,15 +126,15 @@ class _FusedStep(torch.autograd.Function):
     def backward(ctx, g_x, g_v, g_app, _g_bad, _g_any):
         saved = ctx.saved_tensors
         ng = ctx.needs_input_grad
-        state, tparams = saved[:9], saved[9:]
+        state, tparams = saved[:11], saved[11:]
         params = tuple(t if t is not None else f for t, f in zip(tparams, ctx.float_params))
-        needs = (ng[2], ng[3], ng[4], *ng[14:21])
+        needs = (ng[2], ng[3], ng[4], *ng[16:23])
         grads = _run(step_backward, ctx.compiled, (ctx.spec, needs), (*state, *params, g_x, g_v, g_app))
         g_xx, g_vv, g_acc = grads[:3]
         g_params = []
         for g, p in zip(grads[3:], params):
             g_params.append(None if g is None else g.sum_to_size(p.shape) if p.dim() > 0 else g.sum())
-        return (None, None, g_xx, g_vv, g_acc, None, None, None, None, None, None, None, None, None, *g_params)
+        return (None, None, g_xx, g_vv, g_acc, *([None] * 11), *g_params)
 
 
 class _FusedStepCoef(torch.autograd.Function):
@@ -142,8 +144,8 @@ class _FusedStepCoef(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, spec, compiled, rest, x, v, acc_in):
-        ctrl, leader, exists, follower, has_follower, lane, topo_lane, lone_offset, laps, params = rest
-        args = (x, v, acc_in, ctrl, leader, exists, lane, topo_lane, lone_offset, laps, *params)
+        ctrl, noise, leader, exists, follower, has_follower, lane, topo_lane, lone_offset, laps, ring_len, params = rest
+        args = (x, v, acc_in, ctrl, noise, leader, exists, lane, topo_lane, lone_offset, laps, ring_len, *params)
         out = _forward_node(ctx, spec, compiled, args)
         ctx.save_for_backward(ctrl, follower, has_follower, *out[5:])
         return out[:5]
@@ -161,8 +163,13 @@ def _with_coef(spec: StepSpec) -> StepSpec:
     return replace(spec, save_coef=True)
 
 
-def fused_step(spec: StepSpec, compiled: bool, x, v, acc_in, ctrl, lane, topo, params: tuple):
-    """Run one fused step on topology ``topo``; returns (x_new, v_new, applied accel, bad [B], any bad)."""
+def fused_step(
+    spec: StepSpec, compiled: bool, x, v, acc_in, ctrl, lane, topo, params: tuple, noise=None, ring_len=None
+):
+    """Run one fused step on topology ``topo``; returns (x_new, v_new, applied accel, bad [B], any bad).
+
+    ``noise``: additive acceleration of IDM-driven vehicles ``[B, N]`` (m/s^2, ``spec.has_noise``);
+    ``ring_len``: per-env ring length ``[B, 1]`` (m, float64) on a ring road (``spec.ring``)."""
     grad = torch.is_grad_enabled()
     param_grad = grad and any(isinstance(p, torch.Tensor) and p.requires_grad for p in params)
     state_grad = grad and (x.requires_grad or v.requires_grad or (acc_in is not None and acc_in.requires_grad))
@@ -173,15 +180,12 @@ def fused_step(spec: StepSpec, compiled: bool, x, v, acc_in, ctrl, lane, topo, p
     else:
         leader, follower = topo.leader, topo.follower
     if param_grad or (state_grad and spec.integrator == "ballistic"):
-        return _FusedStep.apply(spec, compiled, x, v, acc_in, ctrl, leader, topo.exists, follower, topo.has_follower,
-                                lane, topo.lane, topo.lone_offset, topo.laps, *params)  # fmt: skip
+        return _FusedStep.apply(spec, compiled, x, v, acc_in, ctrl, noise, leader, topo.exists, follower,
+                                topo.has_follower, lane, topo.lane, topo.lone_offset, topo.laps, ring_len,
+                                *params)  # fmt: skip
     if state_grad:
-        rest = (ctrl, leader, topo.exists, follower, topo.has_follower, lane, topo.lane, topo.lone_offset, topo.laps,
-                params)  # fmt: skip
+        rest = (ctrl, noise, leader, topo.exists, follower, topo.has_follower, lane, topo.lane, topo.lone_offset,
+                topo.laps, ring_len, params)  # fmt: skip
         return _FusedStepCoef.apply(_with_coef(spec), compiled, rest, x, v, acc_in)
-    return _run(
-        step_forward,
-        compiled,
-        (spec,),
-        (x, v, acc_in, ctrl, leader, topo.exists, lane, topo.lane, topo.lone_offset, topo.laps, *params),
-    )
+    args = (x, v, acc_in, ctrl, noise, leader, topo.exists, lane, topo.lane, topo.lone_offset, topo.laps, ring_len)
+    return _run(step_forward, compiled, (spec,), (*args, *params))

@@ -78,6 +78,10 @@ class IDMParams:
                 raise ValueError(f"{name}: must be {op} {lo}, got {val.min().item():g}")
 
 
+IDM_FIELDS = tuple(f.name for f in fields(IDMParams))
+"""IDMParams field names in order: v0, T, a, b, s0, delta, length."""
+
+
 def desired_gap(v: torch.Tensor, dv: torch.Tensor, p: IDMParams, sstar_clip: str = "dynamic") -> torch.Tensor:
     """IDM desired gap s* (m) for speed ``v`` and approach rate ``dv = v - v_leader`` (m/s)."""
     dyn = v * p.T + v * dv / (2.0 * (p.a * p.b) ** 0.5)

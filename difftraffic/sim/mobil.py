@@ -31,7 +31,7 @@ from dataclasses import dataclass, fields
 import torch
 
 from difftraffic.sim.idm import IDMParams, idm_acceleration
-from difftraffic.sim.topology import build_topology, lane_neighbours, sort_keys
+from difftraffic.sim.topology import Ring, build_topology, lane_neighbours, sort_keys
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def mobil_lane_changes(
     params: MOBILParams,
     *,
     num_lanes: int,
-    ring_length: float | None,
+    ring_length: Ring,
     dt: float,
     sstar_clip: str,
     min_gap: float,
@@ -95,7 +95,8 @@ def mobil_lane_changes(
     """Decide lane changes for one step.
 
     ``x`` (m, float64), ``v`` (m/s), ``lane`` (long), ``timer`` (s until a vehicle may change again),
-    ``controlled`` (bool or None), all ``[B, N]``. Returns (new lane, new timer, changed mask).
+    ``controlled`` (bool or None), all ``[B, N]``; ``ring_length``: None on a straight road, else one length or
+    per-env lengths ``[B, 1]`` (m). Returns (new lane, new timer, changed mask).
     """
     x, v = x.detach(), v.detach()
     n = x.shape[1]
@@ -110,7 +111,7 @@ def mobil_lane_changes(
         raw = x.gather(1, ld) - x.gather(1, f)
         if ring_length is not None:
             raw = raw - torch.floor(raw / ring_length) * ring_length
-            raw = torch.where(f == ld, torch.full_like(raw, ring_length), raw)
+            raw = torch.where(f == ld, torch.zeros_like(raw) + ring_length, raw)
         return raw.to(v.dtype) - 0.5 * (_at(length, f) + _at(length, ld))
 
     def accel(f: torch.Tensor, ld: torch.Tensor, has_leader: torch.Tensor, v_lead: torch.Tensor | None = None):

@@ -9,6 +9,9 @@ is at lat = i * lane_width.
 * Ring road: lane 0 is a circle of circumference ``length`` (radius R = length / 2 pi) centred at
   the origin, driven counter-clockwise; lane i has radius R + i * lane_width. All lanes share the
   longitudinal coordinate s (the arc length along lane 0), so a ring's s lives in [0, length).
+  ``length`` is the ring's circumference in every env unless a state carries per-env lengths
+  (``TrafficSim.init_state(..., ring_length=L[B])``: the ring of env b is ``L[b]`` m long, e.g. Flow's
+  wave-attenuation task draws it at every reset).
 """
 
 from __future__ import annotations
@@ -45,11 +48,14 @@ class Road:
         """Lateral coordinate (m) of a lane's centreline."""
         return lane * self.lane_width
 
-    def wrap(self, s: torch.Tensor) -> torch.Tensor:
-        """Map s into [0, length) on a ring (identity on a straight road); differentiable (slope 1)."""
+    def wrap(self, s: torch.Tensor, length: torch.Tensor | None = None) -> torch.Tensor:
+        """Map s into [0, length) on a ring (identity on a straight road); differentiable (slope 1).
+
+        ``length``: per-env ring lengths ``[B, 1]`` (m) overriding ``self.length`` (see ``TrafficSim.init_state``)."""
         if not self.ring:
             return s
-        return s - torch.floor(s.detach() / self.length) * self.length
+        L = self.length if length is None else length
+        return s - torch.floor(s.detach() / L) * L
 
     def to_world(self, s: torch.Tensor, lat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """World position (x, y) in m and the road's heading (rad) at road coordinates (s, lat)."""

@@ -1,18 +1,6 @@
 """TrafficSim: batched, differentiable car-following simulation on a multi-lane road.
 
-State (:class:`SimState`, shapes ``[B, N]`` = [envs, vehicles]):
-
-* ``x``: longitudinal road coordinate of each vehicle's centre (m). Always float64, whatever the
-  simulation dtype, so that positions far from the origin keep sub-millimetre accuracy; gaps are
-  computed in float64 and then cast to the simulation dtype.
-* ``v``: speed (m/s) in the simulation dtype (float32 or float64), never negative.
-* ``lane``: lane index (long); -1 = off the road (such a vehicle neither leads nor follows anyone).
-* ``idm``: :class:`~difftraffic.idm.IDMParams` (floats or per-vehicle tensors).
-* ``order``: cached permutation sorting each env's vehicles by (lane, x) (on a ring possibly a cyclic
-  shift within a lane); ``topo``: the cached leader/follower topology (``_sim_topology.py``). Both are
-  reused while still valid (checked in O(N) each step) and rebuilt with one sort otherwise.
-* ``accel``: acceleration applied in the step that produced this state (m/s^2).
-* ``lc_timer``: seconds until each vehicle may change lanes again (MOBIL only; None = all may).
+State: :class:`~difftraffic.sim.simstate.SimState` (``[B, N]`` = [envs, vehicles]; see ``simstate.py``).
 
 ``TrafficSim.step`` is a pure function of the state: autograd flows through positions, speeds,
 controlled accelerations and IDM parameters; the discrete leader choice, lane membership and lane
@@ -21,7 +9,7 @@ changes carry no gradient (see docs/model.md).
 Backends (``TrafficSim(..., backend=)``): ``"eager"`` is the simple reference (plain autograd, one
 sort-validity check per step, works with every torch feature incl. torch.func and double backward);
 ``"fused"`` runs the same step as one autograd node with a hand-derived backward
-(``_sim_kernels.py``); ``"compiled"`` is ``"fused"`` through torch.compile (lazily, cached; falls back
+(``step_kernels.py``); ``"compiled"`` is ``"fused"`` through torch.compile (lazily, cached; falls back
 to ``"fused"`` if compiling fails); ``"auto"`` (default) uses ``"compiled"`` for at least
 :data:`AUTO_COMPILE_MIN_VEHICLES` vehicles, ``"fused"`` below, and ``"eager"`` inside torch.func
 transforms or when traced by a user's ``torch.compile`` (which then fuses the eager ops itself). The
@@ -31,16 +19,20 @@ choice depends only on the workload, so identical inputs give identical results.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 
 import torch
+import torch.autograd.forward_ad as fwad
 
 from difftraffic.sim.fused_step import fused_step
 from difftraffic.sim.idm import SSTAR_CLIPS, IDMParams, idm_acceleration
 from difftraffic.sim.mobil import MOBILParams, mobil_lane_changes
 from difftraffic.sim.road import Road
+from difftraffic.sim.simstate import Leaders, SimState, Trajectory, check_inputs, check_ring_length
 from difftraffic.sim.step_kernels import StepSpec
-from difftraffic.sim.topology import Topology, build_topology, rebuild_rows
+from difftraffic.sim.topology import Ring, build_topology, rebuild_rows
+
+__all__ = ["AUTO_COMPILE_MIN_VEHICLES", "BACKENDS", "INTEGRATORS", "Leaders", "SimState", "TrafficSim", "Trajectory"]
 
 INTEGRATORS = ("euler", "explicit", "ballistic")
 """euler: v first (clamped at 0), then x += v_new dt (SUMO/Flow default).
@@ -54,64 +46,14 @@ AUTO_COMPILE_MIN_VEHICLES = 4096
 _LANE_KEY = float(2**32)  # sort key = (lane + 1) * 2^32 + x: lanes never interleave for |x| < 2e9 m
 
 
-@dataclass
-class SimState:
-    """Batched traffic state; see the module docstring. All tensors ``[B, N]``."""
-
-    x: torch.Tensor
-    v: torch.Tensor
-    lane: torch.Tensor
-    idm: IDMParams
-    order: torch.Tensor | None = None
-    accel: torch.Tensor | None = None  # acceleration applied in the step that produced this state (m/s^2)
-    topo: Topology | None = None  # cached leader/follower topology (internal; rebuilt when stale)
-    lc_timer: torch.Tensor | None = None  # s until each vehicle may change lanes again (MOBIL)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return tuple(self.v.shape)  # type: ignore[return-value]
-
-    def detach(self) -> SimState:
-        """The same state with autograd history cut (start of a truncated-BPTT window)."""
-        accel = None if self.accel is None else self.accel.detach()
-        idm = IDMParams(
-            **{k: (val.detach() if isinstance(val, torch.Tensor) else val) for k, val in vars(self.idm).items()}
-        )
-        return replace(self, x=self.x.detach(), v=self.v.detach(), idm=idm, accel=accel)
-
-
-@dataclass
-class Trajectory:
-    """Stacked states of a rollout: ``x``, ``v``, ``lane`` are ``[T+1, B, N]``; ``accel`` ``[T, B, N]``."""
-
-    x: torch.Tensor
-    v: torch.Tensor
-    lane: torch.Tensor
-    accel: torch.Tensor
-    final: SimState
-
-
-@dataclass
-class Leaders:
-    """Result of the leader search: per vehicle, its leader's index and the geometry to it."""
-
-    index: torch.Tensor  # [B, N] long, the leader's vehicle index (self where there is none)
-    exists: torch.Tensor  # [B, N] bool
-    gap: torch.Tensor  # [B, N] net gap (m) in the sim dtype: leader rear minus own front (inf-free: 0 where none)
-    v_leader: torch.Tensor  # [B, N] leader speed (m/s); own speed where there is none
-    order: torch.Tensor  # [B, N] the (lane, x) sort permutation used
-
-
-def _broadcasts_to(shape: torch.Size, target: torch.Size) -> bool:
-    try:
-        return torch.broadcast_shapes(shape, target) == target
-    except RuntimeError:
-        return False
-
-
 def _is_transformed(*tensors) -> bool:
-    """True inside torch.func transforms (functorch-wrapped tensors), where only the eager path applies."""
-    return any(isinstance(t, torch.Tensor) and torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors)
+    """True inside torch.func transforms (functorch-wrapped tensors) or for forward-mode AD dual tensors, where
+    only the eager path applies (the fused node has no forward-mode derivative)."""
+    if any(isinstance(t, torch.Tensor) and torch._C._functorch.is_functorch_wrapped_tensor(t) for t in tensors):
+        return True
+    if getattr(fwad, "_current_level", 0) < 0:  # no dual level is active: no tensor can carry a tangent
+        return False
+    return any(isinstance(t, torch.Tensor) and fwad.unpack_dual(t).tangent is not None for t in tensors)
 
 
 class TrafficSim:
@@ -165,12 +107,32 @@ class TrafficSim:
         self.mobil = mobil or MOBILParams()
         self.mobil.validate()
         self.backend = backend
-        self._specs: dict[tuple[bool, bool], StepSpec] = {}
+        self._specs: dict[tuple[bool, bool, bool], StepSpec] = {}
+        self._ring_cache: dict[tuple, torch.Tensor] = {}
 
     @property
     def ring_length(self) -> float | None:
-        """The road length (m) on a ring road, None on a straight road."""
+        """The road length (m) on a ring road, None on a straight road (a state may carry per-env lengths)."""
         return float(self.road.length) if self.road.ring else None
+
+    def ring(self, state: SimState) -> Ring:
+        """The ring length of ``state``: None (straight road), the road's length (float) or per-env ``[B, 1]``."""
+        if not self.road.ring:
+            return None
+        return self.ring_length if state.ring_length is None else state.ring_length[:, None]
+
+    def _ring_tensor(self, state: SimState) -> torch.Tensor | None:
+        """Per-env ring lengths ``[B, 1]`` (float64) for the fused kernels (cached when they are the road's)."""
+        if not self.road.ring:
+            return None
+        if state.ring_length is not None:
+            return state.ring_length[:, None]
+        key = (state.x.shape[0], state.x.device)
+        cached = self._ring_cache.get(key)
+        if cached is None:
+            cached = self._ring_cache[key] = torch.full((key[0], 1), self.ring_length, dtype=torch.float64,
+                                                        device=key[1])  # fmt: skip
+        return cached
 
     # ------------------------------------------------------------------ state
     def init_state(
@@ -179,44 +141,19 @@ class TrafficSim:
         v: torch.Tensor,
         lane: torch.Tensor | None = None,
         idm: IDMParams | None = None,
+        ring_length: torch.Tensor | None = None,
     ) -> SimState:
         """Build a state from positions ``x`` (m), speeds ``v`` (m/s, >= 0) and lanes, all ``[B, N]``.
 
         The simulation dtype and device are those of ``v``. ``lane`` defaults to 0 everywhere,
-        ``idm`` to :class:`IDMParams` defaults. Positions are wrapped into [0, length) on a ring.
+        ``idm`` to :class:`IDMParams` defaults. On a ring road ``ring_length`` (``[B]``, m) gives every env
+        its own circumference (default: the road's ``length``). Positions are wrapped into [0, length) on a ring.
         """
-        if not isinstance(v, torch.Tensor) or v.dim() != 2:
-            raise ValueError(f"v must be a [B, N] tensor, got {getattr(v, 'shape', type(v).__name__)}")
-        if not isinstance(x, torch.Tensor) or x.shape != v.shape:
-            raise ValueError(f"x has shape {list(getattr(x, 'shape', []))}, v has {list(v.shape)}; both must be [B, N]")
-        if not v.is_floating_point():
-            raise ValueError("v must be a floating-point tensor (float32 or float64)")
-        if x.device != v.device:
-            raise ValueError(f"x is on {x.device}, v on {v.device}")
-        if not bool(torch.isfinite(x).all()) or not bool(torch.isfinite(v).all()):
-            raise ValueError("x and v must be finite")
-        if bool((v < 0).any()):
-            raise ValueError(f"v must be >= 0 m/s, got {v.min().item():g}")
-        if lane is None:
-            lane = torch.zeros(v.shape, dtype=torch.long, device=v.device)
-        if not isinstance(lane, torch.Tensor) or lane.shape != v.shape:
-            raise ValueError(f"lane has shape {list(getattr(lane, 'shape', []))}, expected {list(v.shape)}")
-        if lane.is_floating_point() or lane.dtype == torch.bool:
-            raise ValueError(f"lane must be an integer tensor, got {lane.dtype}")
-        if bool(((lane < -1) | (lane >= self.road.num_lanes)).any()):
-            raise ValueError(f"lane: values must be in [-1, {self.road.num_lanes - 1}] (-1 = off the road)")
-        idm = idm if idm is not None else IDMParams()
-        if not isinstance(idm, IDMParams):
-            raise TypeError(f"idm must be an IDMParams, got {type(idm).__name__}")
-        idm.validate()
-        for f in fields(idm):
-            val = getattr(idm, f.name)
-            if isinstance(val, torch.Tensor) and not _broadcasts_to(val.shape, v.shape):
-                raise ValueError(f"idm.{f.name}: shape {list(val.shape)} does not broadcast to {list(v.shape)}")
-        idm = idm.to(device=v.device, dtype=v.dtype)
-        x64 = self.road.wrap(x.to(torch.float64))
+        lane, idm = check_inputs(x, v, lane, idm, self.road.num_lanes)
+        length = check_ring_length(ring_length, self.road.ring, v.shape[0], v.device)
+        x64 = self.road.wrap(x.to(torch.float64), None if length is None else length[:, None])
         timer = torch.zeros_like(v) if self.lane_changes == "mobil" else None
-        return SimState(x=x64, v=v, lane=lane.to(torch.long), idm=idm, lc_timer=timer)
+        return SimState(x=x64, v=v, lane=lane, idm=idm, lc_timer=timer, ring_length=length)
 
     # --------------------------------------------------------- leader search
     def sort_order(self, x: torch.Tensor, lane: torch.Tensor, order: torch.Tensor | None) -> torch.Tensor:
@@ -258,7 +195,7 @@ class TrafficSim:
 
         dx = x.gather(1, leader) - x
         if self.road.ring:
-            dx = dx + wrapped.to(dx.dtype) * self.road.length
+            dx = dx + wrapped.to(dx.dtype) * self.ring(state)
         length = state.idm.length
         if isinstance(length, torch.Tensor) and length.dim() > 0:
             length = length.expand(x.shape)
@@ -288,36 +225,34 @@ class TrafficSim:
             stops = (v + acc * dt) < 0
             acc_safe = torch.where(stops, acc, -torch.ones_like(acc))
             dx = torch.where(stops, -v * v / (2.0 * acc_safe), v * dt + 0.5 * acc * dt * dt)
-        x_new = self.road.wrap(x + dx.to(torch.float64))
+        ring = None if state.ring_length is None else state.ring_length[:, None]
+        x_new = self.road.wrap(x + dx.to(torch.float64), ring)
         applied = (v_new - v) / dt
-        return SimState(
-            x=x_new,
-            v=v_new,
-            lane=state.lane,
-            idm=state.idm,
-            order=order if order is not None else state.order,
-            accel=applied,
-            topo=state.topo,
-            lc_timer=state.lc_timer,
-        )
+        order = order if order is not None else state.order
+        return replace(state, x=x_new, v=v_new, order=order, accel=applied)
 
     def step(
         self,
         state: SimState,
         accel: torch.Tensor | None = None,
         controlled: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
     ) -> SimState:
         """One simulation step. IDM drives every vehicle, except that where ``controlled`` ([B, N] bool;
         all vehicles when None) is True the given ``accel`` (m/s^2, [B, N]) is applied instead.
 
-        With ``lane_changes="mobil"`` the non-controlled vehicles first take their lane-change
-        decisions (no gradient), then every vehicle moves along its (new) lane.
+        ``noise`` (``[B, N]``, m/s^2, no gradient) is added to the IDM acceleration of IDM-driven vehicles
+        (e.g. Flow's human drivers: ``sqrt(dt) * N(0, sigma)`` per step). With ``lane_changes="mobil"`` the
+        non-controlled vehicles first take their lane-change decisions (no gradient), then every vehicle
+        moves along its (new) lane.
         """
         shape = state.v.shape
         if state.lane.shape != shape or state.x.shape != shape:
             raise ValueError(f"state.x, state.v and state.lane must share one [B, N] shape, got {list(shape)}")
         if accel is not None and (not isinstance(accel, torch.Tensor) or accel.shape != shape):
             raise ValueError(f"accel must be a {list(shape)} tensor, got {list(getattr(accel, 'shape', []))}")
+        if noise is not None and (not isinstance(noise, torch.Tensor) or noise.shape != shape):
+            raise ValueError(f"noise must be a {list(shape)} tensor, got {list(getattr(noise, 'shape', []))}")
         if controlled is not None:
             if accel is None:
                 raise ValueError("controlled needs accel: the acceleration of the controlled vehicles")
@@ -329,10 +264,12 @@ class TrafficSim:
         if backend == "eager":
             ld = self.leaders(state)
             acc = self.accelerations(state, ld)
+            if noise is not None:
+                acc = acc + noise.detach().to(acc.dtype)
             if accel is not None:
                 acc = accel.to(acc.dtype) if controlled is None else torch.where(controlled, accel.to(acc.dtype), acc)
             return self.integrate(state, acc, ld.order)
-        return self._fused(state, accel, controlled, compiled=backend == "compiled")
+        return self._fused(state, accel, controlled, noise, compiled=backend == "compiled")
 
     def change_lanes(self, state: SimState, controlled: torch.Tensor | None = None) -> SimState:
         """Apply one round of MOBIL lane-change decisions (no gradient); positions and speeds are unchanged."""
@@ -346,7 +283,7 @@ class TrafficSim:
             controlled,
             self.mobil,
             num_lanes=self.road.num_lanes,
-            ring_length=self.ring_length,
+            ring_length=self.ring(state),
             dt=self.dt,
             sstar_clip=self.sstar_clip,
             min_gap=self.min_gap,
@@ -362,8 +299,10 @@ class TrafficSim:
             return "compiled" if state.v.numel() >= AUTO_COMPILE_MIN_VEHICLES else "fused"
         return self.backend
 
-    def _spec(self, accel: torch.Tensor | None, controlled: torch.Tensor | None) -> StepSpec:
-        key = (accel is not None, accel is not None and controlled is not None)
+    def _spec(
+        self, accel: torch.Tensor | None, controlled: torch.Tensor | None, noise: torch.Tensor | None
+    ) -> StepSpec:
+        key = (accel is not None, accel is not None and controlled is not None, noise is not None)
         spec = self._specs.get(key)
         if spec is None:
             spec = self._specs[key] = StepSpec(
@@ -371,31 +310,38 @@ class TrafficSim:
                 integrator=self.integrator,
                 sstar_clip=self.sstar_clip,
                 min_gap=self.min_gap,
-                ring_length=self.ring_length,
+                ring=self.road.ring,
                 has_accel=key[0],
                 has_ctrl=key[1],
+                has_noise=key[2],
             )
         return spec
 
-    def _fused(self, state: SimState, accel, controlled, compiled: bool) -> SimState:
+    def _fused(self, state: SimState, accel, controlled, noise, compiled: bool) -> SimState:
         """The fused step on the cached topology (re-sorting only the envs where it went stale)."""
         x, v, lane = state.x, state.v, state.lane
         if x.dtype != torch.float64:
             raise ValueError(f"state.x must be float64 (build states with TrafficSim.init_state), got {x.dtype}")
-        spec = self._spec(accel, controlled)
+        spec = self._spec(accel, controlled, noise)
         acc_in = accel.to(v.dtype) if accel is not None else None
         ctrl = controlled if spec.has_ctrl else None
+        noise = noise.detach().to(v.dtype) if noise is not None else None
         p = state.idm
         params = (p.v0, p.T, p.a, p.b, p.s0, p.delta, p.length)
+        ring, ring_len = self.ring(state), self._ring_tensor(state)
         topo = state.topo
         stale = topo is None or topo.leader.shape != v.shape or topo.leader.device != v.device
-        if stale or (topo.laps is None) != (self.ring_length is None):  # also: a state moved to another road
-            topo = build_topology(x, lane, self.ring_length)
-        x_new, v_new, applied, bad, any_bad = fused_step(spec, compiled, x, v, acc_in, ctrl, lane, topo, params)
+        if stale or (topo.laps is None) != (ring is None):  # also: a state moved to another road
+            topo = build_topology(x, lane, ring)
+        x_new, v_new, applied, bad, any_bad = fused_step(
+            spec, compiled, x, v, acc_in, ctrl, lane, topo, params, noise, ring_len
+        )
         if bool(any_bad):
-            topo = rebuild_rows(topo, bad.nonzero().flatten(), x, lane, self.ring_length)
-            x_new, v_new, applied, *_ = fused_step(spec, compiled, x, v, acc_in, ctrl, lane, topo, params)
-        return SimState(x_new, v_new, lane, state.idm, topo.order, applied, topo, state.lc_timer)
+            topo = rebuild_rows(topo, bad.nonzero().flatten(), x, lane, ring)
+            x_new, v_new, applied, *_ = fused_step(
+                spec, compiled, x, v, acc_in, ctrl, lane, topo, params, noise, ring_len
+            )
+        return replace(state, x=x_new, v=v_new, order=topo.order, accel=applied, topo=topo)
 
     def rollout(
         self,

@@ -30,9 +30,10 @@ class StepSpec:
     integrator: str  # "euler" | "explicit" | "ballistic"
     sstar_clip: str  # "dynamic" | "total"
     min_gap: float
-    ring_length: float | None
+    ring: bool  # a ring road: positions wrap with the per-env length tensor ``ring_len`` [B, 1] (m, float64)
     has_accel: bool  # an acceleration input is given
     has_ctrl: bool  # ... with a controlled mask (else every vehicle is controlled)
+    has_noise: bool = False  # an additive acceleration noise input for IDM-driven vehicles is given
     save_coef: bool = False  # forward also returns the local derivatives used by step_backward_coef
 
 
@@ -41,12 +42,13 @@ def _bn(p: Param, like: torch.Tensor) -> torch.Tensor | float:
     return p.expand(like.shape) if isinstance(p, torch.Tensor) else p
 
 
-def _intermediates(spec, x, v, acc_in, ctrl, leader, exists, lone_offset, v0, T, a, b, s0, delta, length):
+def _intermediates(spec, x, v, acc_in, ctrl, noise, leader, exists, lone_offset, ring_len,
+                   v0, T, a, b, s0, delta, length):  # fmt: skip
     """Everything the forward computes, as a dict (shared by forward and backward)."""
     xl = x.gather(1, leader)
     raw = xl - x
-    if spec.ring_length is not None:
-        dx = raw - torch.floor(raw / spec.ring_length) * spec.ring_length + lone_offset
+    if spec.ring:
+        dx = raw - torch.floor(raw / ring_len) * ring_len + lone_offset
     else:
         dx = raw
     if isinstance(length, torch.Tensor) and length.dim() > 0:
@@ -70,6 +72,8 @@ def _intermediates(spec, x, v, acc_in, ctrl, leader, exists, lone_offset, v0, T,
     q = sstar / s
     inter = torch.where(exists, q**2, torch.zeros_like(q))
     acc_idm = a * (free - inter)
+    if spec.has_noise:  # additive, no gradient: it shifts the acceleration but none of its derivatives
+        acc_idm = acc_idm + noise
     if not spec.has_accel:
         acc = acc_idm
     elif spec.has_ctrl:
@@ -84,13 +88,14 @@ def _intermediates(spec, x, v, acc_in, ctrl, leader, exists, lone_offset, v0, T,
     )  # fmt: skip
 
 
-def step_forward(spec, x, v, acc_in, ctrl, leader, exists, lane, topo_lane, lone_offset, laps, *params):
+def step_forward(spec, x, v, acc_in, ctrl, noise, leader, exists, lane, topo_lane, lone_offset, laps, ring_len,
+                 *params):  # fmt: skip
     """One fused step. Returns (x_new float64, v_new, applied accel, bad [B] bool: topology invalid, any bad),
     followed by the local derivatives when ``spec.save_coef``."""
-    m = _intermediates(spec, x, v, acc_in, ctrl, leader, exists, lone_offset, *params)
-    if spec.ring_length is not None:
+    m = _intermediates(spec, x, v, acc_in, ctrl, noise, leader, exists, lone_offset, ring_len, *params)
+    if spec.ring:
         wind = torch.where(exists, m["dx"], torch.zeros_like(m["dx"])).sum(dim=1)
-        bad = (wind - laps).abs() >= 0.5 * spec.ring_length
+        bad = (wind - laps).abs() >= 0.5 * ring_len[:, 0]
     else:
         bad = (exists & (m["raw"] < 0)).any(dim=1)
     if lane is not None:  # None: the caller knows the lanes are unchanged
@@ -106,8 +111,8 @@ def step_forward(spec, x, v, acc_in, ctrl, leader, exists, lane, topo_lane, lone
         acc_safe = torch.where(stops, acc, -torch.ones_like(acc))
         step = torch.where(stops, -v * v / (2.0 * acc_safe), v * dt + 0.5 * acc * dt * dt)
     x_new = x + step.to(torch.float64)
-    if spec.ring_length is not None:
-        x_new = x_new - torch.floor(x_new / spec.ring_length) * spec.ring_length
+    if spec.ring:
+        x_new = x_new - torch.floor(x_new / ring_len) * ring_len
     out = (x_new, v_new, (v_new - v) / dt, bad, bad.any())
     if spec.save_coef:
         out = out + _local_derivatives(spec, m, v, ctrl, exists, *params)
@@ -172,7 +177,8 @@ def step_backward_coef(spec, needs, ctrl, follower, has_follower, d_v, d_vl, d_g
     return tuple(g if need else None for g, need in zip(grads, needs))
 
 
-def step_backward(spec, needs, x, v, acc_in, ctrl, leader, exists, follower, has_follower, lone_offset, *rest):
+def step_backward(spec, needs, x, v, acc_in, ctrl, noise, leader, exists, follower, has_follower, lone_offset, ring_len,
+                  *rest):  # fmt: skip
     """Vector-Jacobian product of :func:`step_forward` (outputs x_new, v_new, applied accel).
 
     ``needs``: tuple of bools, which of (x, v, acc_in, v0, T, a, b, s0, delta, length) need a gradient.
@@ -181,7 +187,8 @@ def step_backward(spec, needs, x, v, acc_in, ctrl, leader, exists, follower, has
     reduced to the parameters' shapes.
     """
     v0, T, a, b, s0, delta, length, gxn, gvn, gapp = rest
-    m = _intermediates(spec, x, v, acc_in, ctrl, leader, exists, lone_offset, v0, T, a, b, s0, delta, length)
+    m = _intermediates(spec, x, v, acc_in, ctrl, noise, leader, exists, lone_offset, ring_len,
+                       v0, T, a, b, s0, delta, length)  # fmt: skip
     dt = spec.dt
     zero = torch.zeros_like(v)
     g_step = gxn.to(v.dtype) if gxn is not None else None  # None output gradients count as zeros

@@ -35,7 +35,7 @@ class Topology:
     has_follower: torch.Tensor  # bool
     lane: torch.Tensor  # long: the lanes this topology was built for
     lone_offset: torch.Tensor | None  # float64, ring only: length where a vehicle is alone in its lane (own leader)
-    laps: torch.Tensor | None  # float64 [B], ring only: road length x number of occupied lanes (sum of leader gaps)
+    laps: torch.Tensor | None  # float64 [B], ring only: ring length x number of occupied lanes (sum of leader gaps)
     leader32: torch.Tensor | None = None  # int32 copies of leader / follower for the compiled kernels
     follower32: torch.Tensor | None = None
     lane_src: torch.Tensor | None = None  # the lane tensor object this was built from, and its version counter:
@@ -51,14 +51,23 @@ def sort_keys(x: torch.Tensor, lane: torch.Tensor) -> torch.Tensor:
     return (lane + 1).to(torch.float64) * LANE_KEY + x.detach().to(torch.float64)
 
 
+Ring = float | torch.Tensor | None
+"""A ring's length: None on a straight road, else one length (m) or per-env lengths ``[B, 1]`` (float64)."""
+
+
+def per_env(ring: Ring) -> torch.Tensor | float:
+    """``ring`` as a per-env ``[B]`` factor for reductions (a float stays a float)."""
+    return ring[:, 0] if isinstance(ring, torch.Tensor) else ring
+
+
 @torch.no_grad()
-def build_topology(x: torch.Tensor, lane: torch.Tensor, ring_length: float | None) -> Topology:
+def build_topology(x: torch.Tensor, lane: torch.Tensor, ring_length: Ring) -> Topology:
     """Sort every env by (lane, x) and derive leaders and followers (rings wrap within each lane)."""
     order = torch.argsort(sort_keys(x, lane), dim=1, stable=True)
     return _from_order(order, lane, ring_length)
 
 
-def _from_order(order: torch.Tensor, lane: torch.Tensor, ring_length: float | None) -> Topology:
+def _from_order(order: torch.Tensor, lane: torch.Tensor, ring_length: Ring) -> Topology:
     sl = lane.gather(1, order)
     n = order.shape[1]
     pos = torch.arange(n, device=order.device).expand_as(order)
@@ -92,16 +101,18 @@ def _from_order(order: torch.Tensor, lane: torch.Tensor, ring_length: float | No
         lone_s = on_road & (lead_pos == pos)
         lone_offset = unsort(lone_s.to(torch.float64) * ring_length)
         seg_first = on_road & ~same_prev
-        laps = seg_first.sum(dim=1).to(torch.float64) * ring_length
+        laps = seg_first.sum(dim=1).to(torch.float64) * per_env(ring_length)
     return Topology(order, leader, exists, follower, has_follower, lane.clone(), lone_offset, laps,
                     leader.int(), follower.int(), lane, lane._version)  # fmt: skip
 
 
 @torch.no_grad()
-def rebuild_rows(topo: Topology, rows: torch.Tensor, x: torch.Tensor, lane: torch.Tensor, ring_length: float | None):
+def rebuild_rows(topo: Topology, rows: torch.Tensor, x: torch.Tensor, lane: torch.Tensor, ring_length: Ring):
     """A copy of ``topo`` with the envs ``rows`` (long ``[K]``) re-sorted from ``x`` and ``lane``."""
     if rows.numel() == x.shape[0]:
         return build_topology(x, lane, ring_length)
+    if isinstance(ring_length, torch.Tensor):
+        ring_length = ring_length.index_select(0, rows)
     sub = build_topology(x.index_select(0, rows), lane.index_select(0, rows), ring_length)
     merged = {}
     names = ("order", "leader", "exists", "follower", "has_follower", "lone_offset", "laps", "leader32", "follower32")
@@ -112,7 +123,7 @@ def rebuild_rows(topo: Topology, rows: torch.Tensor, x: torch.Tensor, lane: torc
 
 
 @torch.no_grad()
-def is_valid(topo: Topology, x: torch.Tensor, lane: torch.Tensor, ring_length: float | None) -> torch.Tensor:
+def is_valid(topo: Topology, x: torch.Tensor, lane: torch.Tensor, ring_length: Ring) -> torch.Tensor:
     """Per env (bool ``[B]``): does ``topo`` still describe positions ``x`` and lanes ``lane``?
 
     The same test the fused kernel performs (see the module docstring), for the eager path.
@@ -123,7 +134,7 @@ def is_valid(topo: Topology, x: torch.Tensor, lane: torch.Tensor, ring_length: f
         return same_lanes & ~(topo.exists & (raw < 0)).any(dim=1)
     dx = raw - torch.floor(raw / ring_length) * ring_length + topo.lone_offset
     wind = torch.where(topo.exists, dx, torch.zeros_like(dx)).sum(dim=1)
-    return same_lanes & ((wind - topo.laps).abs() < 0.5 * ring_length)
+    return same_lanes & ((wind - topo.laps).abs() < 0.5 * per_env(ring_length))
 
 
 @torch.no_grad()

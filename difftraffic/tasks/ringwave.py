@@ -14,9 +14,11 @@ IDM (no gradient), so stop-and-go waves have formed when control starts.
   (some net gap < 0 after the step) the reward is 0 and the episode terminates (cause "collision");
 * the time limit (``episode_length`` control steps) truncates.
 
-Dynamics: every car follows the next one around the ring (positions are kept unwrapped in float64,
-so the cyclic order never jumps); IDM via :func:`difftraffic.idm.idm_acceleration`, integration via
-``TrafficSim.integrate`` (Flow's SUMO uses "euler": v first, clamped at 0, then x += v dt).
+Dynamics: the shared simulator (:class:`~difftraffic.sim.simulator.TrafficSim` on a one-lane ring road
+whose length is per env, ``SimState.ring_length``): leaders, IDM and the integrator are the simulator's
+(Flow's SUMO uses "euler": v first, clamped at 0, then x += v dt); the humans' noise is the step's additive
+``noise``; the AV is the step's controlled vehicle. Positions are wrapped into [0, L) of each env's ring.
+The initial placement is :meth:`difftraffic.tasks.placement.Fleet.spread_on_ring`.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ from typing import Any
 
 import torch
 
-from difftraffic.env import DiffEnv, StepResult, check_action, make_generator
-from difftraffic.sim.idm import IDMParams, idm_acceleration
+from difftraffic.env import StepResult, check_action, make_generator
+from difftraffic.sim.idm import IDMParams
 from difftraffic.sim.road import Road
-from difftraffic.sim.simulator import SimState, TrafficSim
+from difftraffic.sim.simstate import SimState
+from difftraffic.sim.simulator import TrafficSim
 from difftraffic.tasks.draws import ChunkedDraws
-from difftraffic.tasks.pacecar.layout import DriverGroup, Randomisation
-from difftraffic.tasks.pacecar.rules import CAUSE
+from difftraffic.tasks.placement import DriverGroup, Fleet, Randomisation, perturb
+from difftraffic.tasks.traffic import CAUSE, TrafficEnv, check_env_args
 
 FLOW_HUMAN = IDMParams(v0=30.0, T=1.0, a=1.0, b=1.5, s0=2.0, delta=4.0, length=5.0)
 NOISE_CHUNK = 128
@@ -102,8 +105,9 @@ class RingWaveConfig:
 
 @dataclass
 class RingState:
-    """x: unwrapped positions ``[B, N]`` (m, float64); v ``[B, N]`` (m/s); accel ``[B, N]`` (m/s^2);
-    length ``[B]`` ring lengths (m, float64); t ``[B]`` steps since control started; ret ``[B]``."""
+    """x: positions ``[B, N]`` on each env's ring (m, float64, wrapped into [0, length)); v ``[B, N]`` (m/s);
+    accel ``[B, N]`` (m/s^2); length ``[B]`` ring lengths (m, float64); t ``[B]`` steps since control started;
+    ret ``[B]`` return so far."""
 
     x: torch.Tensor
     v: torch.Tensor
@@ -125,7 +129,7 @@ class RingState:
         return RingState(**{k: getattr(self, k).detach() for k in self.FIELDS})
 
 
-class RingWaveEnv(DiffEnv):
+class RingWaveEnv(TrafficEnv):
     """Batched wave-attenuation task; see the module docstring."""
 
     act_dim = 1
@@ -138,32 +142,25 @@ class RingWaveEnv(DiffEnv):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         seed: int | None = 0,
+        backend: str = "auto",
     ):
-        if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        self.num_envs = check_env_args(num_envs, dtype)
         self.config = cfg = config if config is not None else RingWaveConfig()
         cfg.validate()
-        self.num_envs = int(num_envs)
         self.device = torch.device(device)
         self.dtype = dtype
         self.episode_length = int(cfg.episode_length)
-        self.num_vehicles = cfg.num_cars
-        # Positions are unwrapped, so the integrator runs on an open road; wrapping is per env.
-        self.sim = TrafficSim(Road(1, length=1.0e12), dt=cfg.dt, integrator=cfg.integrator, sstar_clip=cfg.sstar_clip)
-        rows = {k: [] for k in ("v0", "T", "a", "b", "s0", "delta", "length")}
-        noise, width = [], []
-        for g in cfg.groups:
-            for _ in range(g.per_lane[0]):
-                for k in rows:
-                    rows[k].append(float(getattr(g.idm, k)))
-                noise.append(float(g.accel_noise))
-                width.append(float(g.width))
-        self.idm = IDMParams(**{k: torch.tensor(r, dtype=dtype, device=self.device) for k, r in rows.items()})
-        self.car_length = torch.tensor(rows["length"], dtype=torch.float64, device=self.device)
-        self.noise_std = torch.tensor(noise, dtype=dtype, device=self.device) * math.sqrt(cfg.dt)
+        self.fleet = fleet = Fleet(cfg.groups, 1)
+        self.num_vehicles = len(fleet)
+        road = Road(1, length=float(cfg.length_range[1]), ring=True)  # each env's length lives in its state
+        self.sim = TrafficSim(road, dt=cfg.dt, integrator=cfg.integrator, sstar_clip=cfg.sstar_clip, backend=backend)
+        self.idm = IDMParams(**{k: torch.tensor(fleet.column(k), dtype=dtype, device=self.device)
+                                for k in ("v0", "T", "a", "b", "s0", "delta", "length")})  # fmt: skip
+        self.car_length = torch.tensor(fleet.column("length"), dtype=torch.float64, device=self.device)
+        self.noise_std = torch.tensor(fleet.accel_noise, dtype=dtype, device=self.device) * math.sqrt(cfg.dt)
         self.noise_std[0] = 0.0  # the AV is never noisy once controlled
-        self.has_noise = bool(any(noise))
-        self.width = torch.tensor(width, dtype=torch.float32)
+        self.has_noise = bool(any(fleet.accel_noise))
+        self.width = torch.tensor(fleet.width, dtype=torch.float32)
         self.headway_scale = float(cfg.headway_scale or cfg.length_range[1])
         self.gen = make_generator(self.device, seed)
         self.noise_draws = ChunkedDraws(self.gen, NOISE_CHUNK, self._draw_noise)
@@ -172,39 +169,41 @@ class RingWaveEnv(DiffEnv):
         self.pre_reset_state: RingState | None = None
         self.last_noise: torch.Tensor | None = None  # the noise of the last step
         self.forced_noise: torch.Tensor | None = None
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    @property
-    def dt(self) -> float:
-        return float(self.config.dt)
+        self._lane: torch.Tensor | None = None
+        self._topo = None  # the simulator's cached leader topology of the state self._topo_of
+        self._topo_of: RingState | None = None
+        self._av: torch.Tensor | None = None
 
     # ------------------------------------------------------------- dynamics
-    def _gaps(self, x: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
-        """Net gap (m, float64) of every car to the next one around the ring."""
-        ahead = torch.roll(x, -1, dims=1)
-        ahead = torch.cat([ahead[:, :-1], ahead[:, -1:] + length[:, None]], dim=1)
-        half = 0.5 * (self.car_length + torch.roll(self.car_length, -1))
-        return ahead - x - half
+    def _sim_state(self, st: RingState, topo=None) -> SimState:
+        b = st.x.shape[0]
+        if self._lane is None or self._lane.shape[0] != b:
+            self._lane = torch.zeros((b, self.num_vehicles), dtype=torch.long, device=self.device)
+        return SimState(x=st.x, v=st.v, lane=self._lane, idm=self.idm, accel=st.accel, topo=topo,
+                        ring_length=st.length)  # fmt: skip
 
-    def _idm(self, st: RingState, noise: torch.Tensor | None) -> torch.Tensor:
-        gap = self._gaps(st.x, st.length).to(st.v.dtype)
-        v_lead = torch.roll(st.v, -1, dims=1)
-        has = torch.ones_like(gap, dtype=torch.bool)
-        acc = idm_acceleration(st.v, v_lead, gap, has, self.idm, self.sim.sstar_clip, self.sim.min_gap)
-        if noise is not None:
-            acc = acc + noise
-        return acc
+    def _advance(self, st: RingState, noise: torch.Tensor | None, a_av: torch.Tensor | None, topo=None):
+        """One simulator step; the AV drives ``a_av`` ``[B]`` (m/s^2), or its own IDM when None."""
+        s = self._sim_state(st, topo)
+        if a_av is None:
+            new = self.sim.step(s, noise=noise)
+        else:
+            if self._av is None or self._av.shape != s.v.shape:
+                self._av = torch.zeros_like(s.lane, dtype=torch.bool)
+                self._av[:, 0] = True
+            accel = torch.cat([a_av[:, None], torch.zeros_like(s.v[:, 1:])], dim=1)
+            new = self.sim.step(s, accel=accel, controlled=self._av, noise=noise)
+        return RingState(x=new.x, v=new.v, accel=new.accel, length=st.length, t=st.t, ret=st.ret), new.topo
 
-    def _advance(self, st: RingState, acc: torch.Tensor) -> RingState:
-        moved = self.sim.integrate(SimState(x=st.x, v=st.v, lane=torch.zeros_like(st.t)[:, None], idm=self.idm), acc)
-        return RingState(x=moved.x, v=moved.v, accel=moved.accel, length=st.length, t=st.t, ret=st.ret)
+    @torch.no_grad()
+    def _gaps(self, st: RingState) -> torch.Tensor:
+        """Net gap (m) of every car to its leader on the ring (the simulator's leader search)."""
+        return self.sim.leaders(self._sim_state(st)).gap
 
     def observe(self, st: RingState) -> torch.Tensor:
         v_av, v_lead = st.v[:, 0], st.v[:, 1]
-        headway = (st.x[:, 1] - st.x[:, 0]).to(st.v.dtype)
+        raw = st.x[:, 1] - st.x[:, 0]
+        headway = (raw - torch.floor(raw.detach() / st.length) * st.length).to(st.v.dtype)
         scale = self.config.speed_scale
         return torch.stack([v_av / scale, (v_lead - v_av) / scale, headway / self.headway_scale], dim=1)
 
@@ -221,30 +220,23 @@ class RingWaveEnv(DiffEnv):
         lo, hi = cfg.length_range
         length = lo + (hi - lo) * torch.rand(count, generator=self.gen, device=dev, dtype=torch.float64)
         n = self.num_vehicles
-        frac = torch.arange(n, device=dev, dtype=torch.float64) / n
-        x = frac[None, :] * (length[:, None] - cfg.bunching)
+        x = self.fleet.spread_on_ring(length, cfg.bunching)
         v = torch.zeros((count, n), device=dev, dtype=dt)
         rnd = cfg.randomise
         if rnd.position or rnd.speed:
             u = 2.0 * torch.rand((count, n, 2), generator=self.gen, device=dev, dtype=torch.float64) - 1.0
-            x = x + rnd.position * u[..., 0]
-            v = torch.clamp(v + rnd.speed * u[..., 1].to(dt), min=0.0)
+            x, v = perturb(x, v, rnd, u)
         zeros = torch.zeros(count, device=dev)
-        st = RingState(
-            x=x,
-            v=v,
-            accel=torch.zeros_like(v),
-            length=length,
-            t=zeros.long(),
-            ret=zeros.to(dt),
-        )
+        st = RingState(x=x - torch.floor(x / length[:, None]) * length[:, None], v=v, accel=torch.zeros_like(v),
+                       length=length, t=zeros.long(), ret=zeros.to(dt))  # fmt: skip
         warm_std = self.noise_std.clone()
         warm_std[0] = float(cfg.groups[0].accel_noise) * math.sqrt(cfg.dt)
+        topo = None
         for _ in range(cfg.warmup_steps):
             noise = None
             if self.has_noise:
                 noise = torch.randn((count, n), generator=self.gen, device=dev, dtype=dt) * warm_std
-            st = self._advance(st, self._idm(st, noise))
+            st, topo = self._advance(st, noise, None, topo)
         return st
 
     def reset(self, seed: int | None = None) -> torch.Tensor:
@@ -278,12 +270,10 @@ class RingWaveEnv(DiffEnv):
         action = check_action(self, action)
         st = self.state
         a_av = torch.clamp(action[:, 0], -1.0, 1.0) * self.config.max_accel
-        acc = self._idm(st, self._next_noise())
-        acc = torch.cat([a_av[:, None], acc[:, 1:]], dim=1)
-        new = self._advance(st, acc)
+        topo = self._topo if self._topo_of is st else None  # the cache is only valid for the state it was built on
+        new, topo = self._advance(st, self._next_noise(), a_av, topo)
         t = st.t + 1
-        with torch.no_grad():
-            collided = (self._gaps(new.x, new.length) < 0).any(dim=1)
+        collided = (self._gaps(new) < 0).any(dim=1)
         reward = torch.where(collided, torch.zeros_like(a_av), self.reward(new.v, a_av))
         truncated = (t >= self.episode_length) & ~collided
         done = collided | truncated
@@ -301,7 +291,8 @@ class RingWaveEnv(DiffEnv):
                 getattr(full, k)[idx] = getattr(fresh, k)
             new = new.where(done, full)
             obs = torch.where(done[:, None], self.observe(full), final_obs)
-        self.state = new
+            topo = None
+        self.state, self._topo, self._topo_of = new, topo, new
         info = {"final_obs": final_obs, "episode_return": ep_ret, "episode_length": t, "termination": cause}
         return obs, reward, collided, truncated, info
 
@@ -334,22 +325,16 @@ class RingWaveEnv(DiffEnv):
         self.noise_draws.load_state_dict(state)
 
     # ------------------------------------------------------------- rendering
-    def _which(self, pre_reset: bool) -> RingState:
-        st = self.pre_reset_state if pre_reset else self.state
-        if st is None:
-            raise RuntimeError(f"{self.name}: no {'pre-reset ' if pre_reset else ''}state to render")
-        return st
-
     def speeds(self, pre_reset: bool = False) -> torch.Tensor:
         """Speeds ``[B, N]`` (m/s), differentiable."""
-        return self._which(pre_reset).v
+        return self.which_state(pre_reset).v
 
     @torch.no_grad()
     def render_state(self, pre_reset: bool = False) -> dict[str, torch.Tensor]:
         """``[B, N]`` tensors s (wrapped arc length, m), x, y (m), heading (rad), speed, accel, lane (0).
 
         Each env's ring (circumference ``length[b]``) is centred at the origin and driven counter-clockwise."""
-        st = self._which(pre_reset)
+        st = self.which_state(pre_reset)
         length = st.length[:, None]
         s = st.x - torch.floor(st.x / length) * length
         radius = length / (2.0 * math.pi)

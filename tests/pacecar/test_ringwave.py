@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from difftraffic.tasks.pacecar.layout import DriverGroup
+from difftraffic.tasks.placement import DriverGroup
 from difftraffic.tasks.ringwave import FLOW_HUMAN, RingState, RingWaveConfig, RingWaveEnv
 
 

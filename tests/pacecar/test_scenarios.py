@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from difftraffic.scenario.loader import ScenarioError, bundled_scenarios, check_scenario, load_scenario, make_env
+from difftraffic.scenario import ScenarioError, bundled_scenarios, check_scenario, load_scenario, make_env
 from difftraffic.tasks.pacecar.layout import PaceCarConfig
 from difftraffic.tasks.pacecar.task import PaceCarEnv
 from difftraffic.tasks.ringwave import RingWaveEnv

@@ -1,12 +1,13 @@
 """Pace-car task configuration (plain values) and its initial-state layout (device tensors).
 
-Vehicle 0 is the pace car; IDM cars follow lane by lane (lane 0 first), each lane rear to front,
-driver groups in their listed order from the rear. On each lane the rearmost car sits at
-``start`` (m) and the others every ``spacing`` m, all at ``speed`` (m/s). The pace car starts
+Vehicle 0 is the pace car; the IDM cars follow in the shared placement order and positions of
+:class:`difftraffic.tasks.placement.Fleet` (lane by lane, each lane rear to front, groups in their listed
+order): the rearmost car of each lane at ``start`` (m), the others every ``spacing`` m, all at ``speed``
+(m/s). The pace car starts
 ``pace_ahead`` m ahead of the front car of its lane (of ``start`` if the lane is empty), on the
 lane centre, heading along the road, at ``pace_speed``; its lane is drawn uniformly at each reset
 (or fixed by ``pace_lane``). With the defaults this is exactly the paper's reset
-(notes/reference.md sec. C3): cars at x = 0, 10, 20, ... at rest, pace car 50 m ahead.
+(docs/reference.md §Pace-car task): cars at x = 0, 10, 20, ... at rest, pace car 50 m ahead.
 
 Optional randomisation adds, at each reset, independent uniform noise in [-w, +w] to each IDM
 car's start position (m), start speed (m/s, floored at 0) and any IDM parameter (its units).
@@ -20,47 +21,11 @@ from dataclasses import dataclass, field
 import torch
 
 from difftraffic.sim.bicycle import PAPER_MAX_ACCEL, PAPER_MAX_STEER
-from difftraffic.sim.idm import IDMParams
+from difftraffic.sim.idm import IDM_FIELDS, IDMParams
 from difftraffic.sim.road import Road
 from difftraffic.tasks.pacecar.rules import PaceCarRules
-from difftraffic.tasks.pacecar.state import IDM_FIELDS, PaceCarState
-
-PAPER_IDM = IDMParams(v0=20.0, T=0.4, a=35.0, b=25.0, s0=1.5, delta=4.0, length=5.0)
-"""IDM parameters of the paper's human drivers (variant (i) of notes/reference.md sec. C3: a = 1.75 v_lim,
-b = 1.25 v_lim, v0 = v_lim = 20 m/s, s0 = 0.3 L, T = 0.4 s, L = 5 m)."""
-
-
-@dataclass(frozen=True)
-class DriverGroup:
-    """IDM cars sharing one parameter set: ``per_lane[i]`` cars on lane i; ``width`` (m) for drawing;
-    ``accel_noise``: std of Flow-style Gaussian acceleration noise sqrt(dt) N(0, sigma) (ring tasks only)."""
-
-    per_lane: tuple[int, ...]
-    idm: IDMParams = PAPER_IDM
-    width: float = 2.0
-    name: str = "human"
-    accel_noise: float = 0.0
-
-
-def round_robin(count: int, num_lanes: int) -> tuple[int, ...]:
-    """``count`` cars spread over lanes: floor(count / lanes) each, the remainder to the lowest lanes."""
-    base, rem = divmod(int(count), int(num_lanes))
-    return tuple(base + (1 if i < rem else 0) for i in range(num_lanes))
-
-
-@dataclass(frozen=True)
-class Randomisation:
-    """Half-widths of the uniform reset noise: position (m), speed (m/s), idm {param: half-width}."""
-
-    position: float = 0.0
-    speed: float = 0.0
-    idm: tuple[tuple[str, float], ...] = ()
-
-    @property
-    def channels(self) -> int:
-        """Number of noise channels per vehicle (0 when nothing is randomised)."""
-        active = 2 + len(self.idm)
-        return active if (self.position or self.speed or self.idm) else 0
+from difftraffic.tasks.pacecar.state import PaceCarState
+from difftraffic.tasks.placement import DriverGroup, Fleet, Randomisation, perturb, round_robin
 
 
 @dataclass(frozen=True)
@@ -170,24 +135,13 @@ class PaceCarLayout:
         self.pace_length = float(cfg.pace_length)
         self.max_steer = float(cfg.max_steer)
         self.max_accel = float(cfg.max_accel)
-        lanes = cfg.road.num_lanes
-        s, lane, params, width = [], [], {k: [] for k in IDM_FIELDS}, []
-        front = [cfg.start - cfg.spacing] * lanes  # s of the front car per lane
-        for li in range(lanes):
-            pos = cfg.start
-            for g in cfg.groups:
-                for _ in range(g.per_lane[li]):
-                    s.append(pos)
-                    lane.append(li)
-                    width.append(g.width)
-                    for k in IDM_FIELDS:
-                        params[k].append(float(getattr(g.idm, k)))
-                    front[li] = pos
-                    pos += cfg.spacing
-        self.num_cars = len(s)
+        fleet = Fleet(cfg.groups, cfg.road.num_lanes)
+        s, lane, width = fleet.line_up(cfg.start, cfg.spacing), fleet.lane, fleet.width
+        params = {k: fleet.column(k) for k in IDM_FIELDS}
+        self.num_cars = len(fleet)
         self.num_vehicles = self.num_cars + 1
         # The reference places the pace car 50 m ahead of an empty lane's (non-existent) front car at 0.
-        pace_s = [max(f, cfg.start) + cfg.pace_ahead for f in front]
+        pace_s = [max(f, cfg.start) + cfg.pace_ahead for f in fleet.fronts(cfg.start, cfg.spacing)]
         self.car_s = torch.tensor(s, dtype=torch.float64, device=device)
         self.car_lane = torch.tensor(lane, dtype=torch.long, device=device)
         self.pace_s = torch.tensor(pace_s, dtype=torch.float64, device=device)
@@ -213,8 +167,7 @@ class PaceCarLayout:
         table = None if self.uniform_idm else self.idm_rows.expand(b, n + 1, len(IDM_FIELDS)).clone()
         if noise is not None:
             u = 2.0 * noise[:, 1:, :] - 1.0  # [B, n, C] in [-1, 1)
-            car_s = car_s + cfg.randomise.position * u[..., 0].to(torch.float64)
-            car_v = torch.clamp(car_v + cfg.randomise.speed * u[..., 1].to(dtype), min=0.0)
+            car_s, car_v = perturb(car_s, car_v, cfg.randomise, u)
             if self.idm_jitter_cols:
                 widths = torch.zeros(len(IDM_FIELDS), dtype=dtype, device=self.device)
                 jit = torch.zeros((b, n, len(IDM_FIELDS)), dtype=dtype, device=self.device)

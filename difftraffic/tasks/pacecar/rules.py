@@ -5,7 +5,7 @@ All functions are pure and batched; vehicle 0 is the pace car, vehicles 1..n are
 * observation ``[B, 4 (1 + n)]``: four blocks over all vehicles [pace car, IDM cars...]:
   x_i - x_pace, y_i - y_pace (world, m), vx_i, vy_i (world velocity, m/s). Unscaled.
 * reward ``[B]``: r = 1 - min(1, mean_i |v_i - v_target| / v_target) over the IDM cars, in [0, 1].
-* termination cause ``[B]`` (long codes of :data:`difftraffic.record.TERMINATION_CAUSES`), checked
+* termination cause ``[B]`` (long codes of :data:`difftraffic.tasks.traffic.TERMINATION_CAUSES`), checked
   on the state after the step, first match wins: collision (centre distance pace car <-> any IDM car
   < ``collision_distance`` m), out_of_lane (pace car's lane is -1), too_far (distance to the nearest
   IDM car > ``too_far_distance`` m), behind (some IDM car's world x exceeds the pace car's). A failed
@@ -18,10 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from difftraffic.recording.episode import TERMINATION_CAUSES
-
-CAUSE = {name: code for code, name in enumerate(TERMINATION_CAUSES)}
-"""Cause name -> code, e.g. ``CAUSE["collision"] == 1``."""
+from difftraffic.tasks.traffic import CAUSE
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,11 @@ named fields below are views into them. N = 1 + number of IDM cars; column 0 is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 
-from difftraffic.sim.idm import IDMParams
-
-IDM_FIELDS = tuple(f.name for f in fields(IDMParams))
+from difftraffic.sim.idm import IDM_FIELDS, IDMParams
 
 
 @dataclass

@@ -4,9 +4,9 @@ One controlled pace car (vehicle 0, kinematic bicycle; action = [steering, accel
 scaled to +-20 degrees and +-8 m/s^2) drives on a multi-lane road among IDM cars; it must make
 them drive at the target speed (10 m/s) by blocking their lanes. IDM cars treat the pace car as
 their leader only while it is in their lane, so analytical gradients reach exactly the cars
-behind it (the paper's Fig. 9). See :mod:`difftraffic.pacecar_kernel` for the step order,
-:mod:`difftraffic.pacecar_rules` for observation / reward / termination and
-:mod:`difftraffic.pacecar_layout` for the reset placement.
+behind it (the paper's Fig. 9). See :mod:`difftraffic.tasks.pacecar.dynamics` for the step order,
+:mod:`difftraffic.tasks.pacecar.rules` for observation / reward / termination and
+:mod:`difftraffic.tasks.pacecar.layout` for the reset placement.
 
     env = PaceCarEnv(PaceCarConfig.paper(num_lanes=10, num_cars=10), num_envs=64, seed=0)
     obs = env.reset()                                   # [64, 44]
@@ -14,22 +14,25 @@ behind it (the paper's Fig. 9). See :mod:`difftraffic.pacecar_kernel` for the st
 
 ``info``: ``final_obs`` (pre-reset observation, differentiable), ``episode_return``,
 ``episode_length`` (valid where an episode ended) and ``termination`` (long cause codes of
-:data:`difftraffic.record.TERMINATION_CAUSES`, incl. 5 = time limit; 0 where still running).
+:data:`difftraffic.tasks.traffic.TERMINATION_CAUSES`, incl. 5 = time limit; 0 where still running).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
 import torch
 
-from difftraffic.env import DiffEnv, StepResult, check_action, make_generator
+from difftraffic.env import StepResult, check_action, make_generator
 from difftraffic.tasks.draws import ChunkedDraws
 from difftraffic.tasks.pacecar.dynamics import PaceCarKernel
 from difftraffic.tasks.pacecar.layout import PaceCarConfig, PaceCarLayout
 from difftraffic.tasks.pacecar.state import PaceCarState
+from difftraffic.tasks.traffic import TrafficEnv, check_env_args
 
 RESET_DRAW_CHUNK = 128
 """Random numbers for autoresets are drawn for this many steps at a time (one generator call)."""
@@ -60,7 +63,7 @@ def resolve_compile(compile: bool | str | None, device: torch.device) -> bool | 
     raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
 
 
-class PaceCarEnv(DiffEnv):
+class PaceCarEnv(TrafficEnv):
     """Batched pace-car task; see the module docstring.
 
     Args:
@@ -85,12 +88,8 @@ class PaceCarEnv(DiffEnv):
         seed: int | None = 0,
         compile: bool | str | None = "auto",
     ):
-        if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-        if int(num_envs) < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.num_envs = check_env_args(num_envs, dtype)
         self.config = config if config is not None else PaceCarConfig.paper(3, 9)
-        self.num_envs = int(num_envs)
         self.device = torch.device(device)
         self.dtype = dtype
         self.kernel = shared_kernel(self.config, self.device, dtype)
@@ -106,14 +105,6 @@ class PaceCarEnv(DiffEnv):
         self.gen = make_generator(self.device, seed)
         self.reset_draws = ChunkedDraws(self.gen, RESET_DRAW_CHUNK, self._draw_chunk)
         self.state: PaceCarState | None = None
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    @property
-    def dt(self) -> float:
-        return float(self.config.dt)
 
     # -------------------------------------------------------------- randomness
     def _draw(self, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -188,7 +179,7 @@ class PaceCarEnv(DiffEnv):
         """Current step for the recorder/viewer: ``[B, N]`` tensors s, x, y (m), heading (rad), speed (m/s),
         accel (m/s^2), lane (long, -1 off road); vehicle 0 is the pace car. ``pre_reset=True`` draws the state
         before the last step's autoreset (needs ``record_pre_reset``)."""
-        st = self._which(pre_reset)
+        st = self.which_state(pre_reset)
         wx, wy, wh, _, _ = self.kernel.world(st)
         return {
             "s": st.s.clone(),
@@ -200,18 +191,9 @@ class PaceCarEnv(DiffEnv):
             "lane": st.lane.clone(),
         }
 
-    def _which(self, pre_reset: bool) -> PaceCarState:
-        st = self.pre_reset_state if pre_reset else self.state
-        if st is None:
-            raise RuntimeError(
-                f"{self.name}: no {'pre-reset ' if pre_reset else ''}state (call reset()/step()"
-                f"{' with record_pre_reset = True' if pre_reset else ''})"
-            )
-        return st
-
     def speeds(self, pre_reset: bool = False) -> torch.Tensor:
         """Speeds ``[B, N]`` (m/s) of the current (or pre-reset) state, differentiable."""
-        return self._which(pre_reset).v
+        return self.which_state(pre_reset).v
 
     def vehicle_info(self) -> dict[str, torch.Tensor]:
         """Per-vehicle constants ``[N]`` (CPU): controlled (bool), length and width (m)."""
@@ -231,3 +213,17 @@ class PaceCarEnv(DiffEnv):
             "episode_length": int(cfg.episode_length),
             "num_cars": int(self.layout.num_cars),
         }
+
+    @contextlib.contextmanager
+    def eager(self) -> Iterator[None]:
+        """Step without torch.compile inside this context (the recorder's tangent twin is eager)."""
+        mode, self.compile = self.compile, False
+        try:
+            yield
+        finally:
+            self.compile = mode
+
+    def tangent_twin(self, num_envs: int) -> PaceCarEnv:
+        twin = PaceCarEnv(self.config, num_envs=num_envs, device=self.device, dtype=self.dtype, seed=0, compile=False)
+        twin.reset()
+        return twin
