@@ -183,7 +183,13 @@ run_part learner_cost 150 "$PY" benchmarks/learner_cost.py --device "$DEV" --tas
 
 # 8. the simulator and pace-car suites on this machine's torch (their compile paths included); last,
 #    because they run on the CPU and the GPU figures matter more when the budget runs short
-run_part pytest_related 120 "$PY" -m pytest -m "not cuda" -p no:cacheprovider -q -rfE \
+#    (in a few pytest-xdist workers where that plugin is installed: the compile tests dominate)
+XDIST=()
+if "$PY" -c "import xdist" >/dev/null 2>&1; then
+    WORKERS=$(($(nproc) / 4))
+    XDIST=(-p xdist -n "$((WORKERS < 2 ? 2 : WORKERS > 6 ? 6 : WORKERS))")
+fi
+run_part pytest_related 150 "$PY" -m pytest -m "not cuda" -p no:cacheprovider -q -rfE "${XDIST[@]}" \
     --junitxml="$STAGE/junit/pytest_related.xml" tests/sim tests/pacecar
 
 echo "gpu_check.sh: done in $(($(date +%s) - START)) s; results in $OUT"
