@@ -24,6 +24,7 @@ demo: install
 	$(PY) -m difftraffic.cli.demo --out $(DEMO_OUT)
 
 test: install
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 bench: install
@@ -32,6 +33,7 @@ bench: install
 	$(PY) benchmarks/learner_cost.py
 
 lint: install
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from difftraffic.sweep.paper import TIMING_EPOCHS, paper_timing
+from difftraffic.registry import TIMING_EPOCHS, paper_timing
 from learners import make_learner, make_task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -167,7 +167,7 @@ def main(argv=None) -> int:
         for task in args.tasks.split(","):
             table(task, learners, args.epochs, args.warmup, args.num_envs, device, on_row)
     print(f"\nreference: the authors' code takes ~0.21 s/epoch for GI-PPO on the function tasks on this machine "
-          f"kind (notes/reference.md F); {PAPER_RATIOS}")  # fmt: skip
+          f"kind (docs/reference.md §F); {PAPER_RATIOS}")  # fmt: skip
     return 0
 
 

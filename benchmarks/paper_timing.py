@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from difftraffic.sweep.paper import LEARNER_TITLES, PROBLEM_TITLES, TIMING_EPOCHS, paper_timing
+from difftraffic.registry import TIMING_BASELINE, TIMING_EPOCHS, learner_title, paper_timing, problem_title
+from difftraffic.sweep.presets import PRESETS
 from learners import make_learner, make_task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,8 +52,9 @@ def seconds_per_epoch(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--scenarios", default="1lane,2lane,4lane,10lane", help="comma-separated traffic scenarios")
-    p.add_argument("--learners", default="lr,rp,ppo,lrp,gippo", help="comma-separated learners")
+    grid = PRESETS["timing"]
+    p.add_argument("--scenarios", default=",".join(grid.tasks), help="comma-separated traffic scenarios")
+    p.add_argument("--learners", default=",".join(grid.learners), help="comma-separated learners")
     p.add_argument("--epochs", type=int, default=3, help="timed epochs per (scenario, learner) (default: 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed epochs first (default: 1)")
     p.add_argument("--num-envs", type=int, default=64, help="parallel envs (default: 64, the paper's)")
@@ -90,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {task:>8} {name:>6}: {spe:8.3f} s/epoch -> {spe * TIMING_EPOCHS:8.1f} s for {TIMING_EPOCHS}")
             sys.stdout.flush()
     print(
-        f"\nseconds for {TIMING_EPOCHS} epochs (ratio to RP), extrapolated from {args.epochs} timed epochs; "
-        "paper: Table 2"
+        f"\nseconds for {TIMING_EPOCHS} epochs (ratio to {learner_title(TIMING_BASELINE)}), extrapolated from "
+        f"{args.epochs} timed epochs; paper: Table 2"
     )
-    head = f"{'problem':<12} {'source':<6}" + "".join(f"{LEARNER_TITLES.get(n, n):>16}" for n in learners)
+    head = f"{'problem':<12} {'source':<6}" + "".join(f"{learner_title(n):>16}" for n in learners)
     print(head)
     print("-" * len(head))
     for task in scenarios:
@@ -101,16 +103,16 @@ def main(argv: list[str] | None = None) -> int:
             cells = []
             for name in learners:
                 if source == "ours":
-                    value, base = secs[(task, name)] * TIMING_EPOCHS, secs.get((task, "rp"))
+                    value, base = secs[(task, name)] * TIMING_EPOCHS, secs.get((task, TIMING_BASELINE))
                     base = base * TIMING_EPOCHS if base else None
                 else:
-                    value, base = paper_timing(task, name), paper_timing(task, "rp")
+                    value, base = paper_timing(task, name), paper_timing(task, TIMING_BASELINE)
                 if value is None:
                     cells.append(f"{'-':>16}")
                 else:
                     ratio = f" ({value / base:.2f}x)" if base else ""
                     cells.append(f"{value:>8.0f}{ratio:>8}")
-            label = PROBLEM_TITLES.get(task, task) if source == "ours" else ""
+            label = problem_title(task) if source == "ours" else ""
             print(f"{label:<12} {source:<6}" + "".join(cells))
     return 0
 

@@ -1,6 +1,7 @@
 """difftraffic: batched, differentiable multi-lane traffic simulation in PyTorch.
 
-Cheap to import: no gymnasium, mujoco or pyglet. The public API:
+Cheap to import: every name below loads on first use, so ``import difftraffic.registry`` (and the CLI) do
+not import torch. The public API:
 
     Road, IDMParams, TrafficSim, SimState         the standalone simulator
     PaceCarEnv, PaceCarConfig, RingWaveEnv         the pace-car and ring wave-attenuation tasks
@@ -14,14 +15,15 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from difftraffic.env import DiffEnv
-from difftraffic.sim.idm import IDMParams
-from difftraffic.sim.road import Road
-from difftraffic.sim.simulator import SimState, TrafficSim, Trajectory
-
 __version__ = "0.1.0"
 
 _LAZY = {
+    "DiffEnv": "difftraffic.env",
+    "IDMParams": "difftraffic.sim.idm",
+    "Road": "difftraffic.sim.road",
+    "SimState": "difftraffic.sim.simulator",
+    "TrafficSim": "difftraffic.sim.simulator",
+    "Trajectory": "difftraffic.sim.simulator",
     "PaceCarEnv": "difftraffic.tasks.pacecar.task",
     "make_env": "difftraffic.scenario.loader",
     "load_scenario": "difftraffic.scenario.loader",
@@ -34,7 +36,7 @@ _LAZY = {
     "record_episode": "difftraffic.recording.recorder",
 }
 
-__all__ = ["DiffEnv", "IDMParams", "Road", "SimState", "TrafficSim", "Trajectory", *_LAZY]
+__all__ = list(_LAZY)
 
 
 def __getattr__(name: str) -> Any:

@@ -7,6 +7,9 @@ Contract (shapes use B = num_envs):
 
 * attributes ``num_envs``, ``obs_dim``, ``act_dim``, ``episode_length`` (steps),
   ``device`` (torch.device) and ``dtype`` (torch.float32 or torch.float64).
+* ``family`` (class attribute): the task family whose learner config defaults apply, one of
+  ``difftraffic.registry.FAMILIES``: "functions", "physics", "traffic" or (the default, a user's own task)
+  "generic". Together with ``name`` it selects the defaults in ``learners/configs/*.yaml``.
 * ``reset(seed=None) -> obs``: resets every env; ``obs`` is ``[B, obs_dim]``. A seed re-seeds the
   env's own generator (never the global torch RNG).
 * ``step(action) -> (obs, reward, terminated, truncated, info)``:
@@ -49,6 +52,8 @@ class DiffEnv(abc.ABC):
     episode_length: int
     device: torch.device
     dtype: torch.dtype
+    family: str = "generic"
+    """Task family for learner config defaults (see the module docstring)."""
 
     @abc.abstractmethod
     def reset(self, seed: int | None = None) -> torch.Tensor:

@@ -11,8 +11,8 @@ has its return ``r``, length ``l`` and wall time ``t`` (the RecordEpisodeStatist
 under ``torch.no_grad()``. ``single_env`` is a one-env ``gymnasium.Env`` view (no autoreset, for
 ``gymnasium.utils.env_checker.check_env``); ``to_sb3`` gives an SB3 ``VecEnv``.
 
-Only imported on demand: ``import difftraffic`` never imports gymnasium. Non-traffic task names
-(``dejong`` ... ``ant``) are built through ``learners.tasks.make_task`` (imported lazily).
+Only imported on demand: ``import difftraffic`` never imports gymnasium. The named tasks of
+``difftraffic.registry.TASKS`` are built through ``learners.tasks.make_task`` (imported lazily).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from difftraffic import registry
 from difftraffic.env import DiffEnv
 
-NON_TRAFFIC_TASKS = ("dejong", "dejong64", "ackley", "ackley64", "cartpole", "hopper", "ant")
 STAT_KEYS = ("final_obs", "episode_return", "episode_length")
 
 
@@ -44,7 +44,7 @@ def build_env(
             raise ValueError(f"{spec.name} has {spec.num_envs} envs, {num_envs} requested")
         return spec
     num_envs = 1 if num_envs is None else num_envs
-    if str(spec) in NON_TRAFFIC_TASKS:
+    if str(spec) in registry.TASKS:
         from learners.tasks import make_task
 
         return make_task(str(spec), num_envs=num_envs, device=device, dtype=dtype, seed=seed, **kw)

@@ -1,31 +1,32 @@
 """Policy learners (LR, RP, LR+RP, PPO, PE, GI-PPO) on the common DiffEnv interface.
 
-from learners import make_task, make_learner, LEARNERS, default_config
-env = make_task("dejong", num_envs=64, device="cpu", dtype=torch.float32, seed=0)
-learner = make_learner("gippo", env, config=None, seed=0)
+from learners import make_task, make_learner, LEARNERS, TASK_NAMES, default_config
+env = make_task(TASK, num_envs=64, device="cpu", dtype=torch.float32, seed=0)  # TASK_NAMES, a scenario name or path
+learner = make_learner(NAME, env, config=None, seed=0)                        # NAME: one of LEARNERS
 for metrics in learner.train(100):
     ...
+
+Names, classes and titles of the learners and tasks: :mod:`difftraffic.registry`.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
+
+from difftraffic import registry
 
 from .core.config import LEARNER_NAMES, defaults_for
 from .tasks import TASK_NAMES, make_task, task_family
 
-_CLASSES = {"lr": "lr:LR", "rp": "rp:RP", "lrp": "lrp:LRP", "ppo": "ppo:PPO", "pe": "pe:PE", "gippo": "gippo:GIPPO"}
 LEARNERS = LEARNER_NAMES
 
 
 def learner_class(name: str):
     """The class implementing learner ``name`` (imported lazily)."""
-    if name not in _CLASSES:
+    if name not in registry.LEARNERS:
         raise ValueError(f"learner: unknown {name!r}; choose from {list(LEARNERS)}")
-    module, cls = _CLASSES[name].split(":")
-    return getattr(importlib.import_module(f".{module}", __name__), cls)
+    return registry.load(registry.LEARNERS[name].cls)
 
 
 def make_learner(name: str, env, config: dict[str, Any] | None = None, seed: int = 0):

@@ -29,21 +29,13 @@ from .core.networks import ActorStochasticMLP, CriticMLP
 from .core.rms import RunningMeanStd
 from .core.rollout import Rollout, collect
 from .core.schedules import linear_lr
-from .tasks import FUNCTION_TASKS, PHYSICS_TASKS
 
 STATE_VERSION = 1
 
 
 def detect_family(env: DiffEnv) -> tuple[str, str]:
-    """(family, task name) of an env: functions/physics by name, traffic for difftraffic's own envs."""
-    name = str(env.name)
-    if name in FUNCTION_TASKS:
-        return "functions", name
-    if name in PHYSICS_TASKS:
-        return "physics", name
-    if type(env).__module__.startswith("difftraffic."):
-        return "traffic", name
-    return "generic", name
+    """(family, task name) of an env: the family it declares (``DiffEnv.family``) and its ``name``."""
+    return str(env.family), str(env.name)
 
 
 def flatten_batch(x: torch.Tensor) -> torch.Tensor:

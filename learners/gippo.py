@@ -1,4 +1,4 @@
-"""GI-PPO: Gradient Informed PPO (Son et al., NeurIPS 2023; Algorithm 1; reference A1-A12).
+"""GI-PPO: Gradient Informed PPO (Son et al., NeurIPS 2023; Algorithm 1; docs/reference.md §A1-§A12).
 
 Per epoch (alpha and the alpha-fit lr computed here take effect next epoch, as [D]):
 1. roll out H steps keeping the graph through the simulator (``graph="actions"``);
@@ -129,7 +129,7 @@ class GIPPO(PPO):
         return metrics
 
     def fit_alpha_policy(self, obs: torch.Tensor, eps: torch.Tensor, targets: torch.Tensor) -> dict:
-        """Step 4 with the reference's safeguard; the actor ends at the fitted (or the original) policy."""
+        """Step 4 with the authors' safeguard (§A6); the actor ends at the fitted (or the original) policy."""
         cfg = self.config
         backup = Snapshot([self.actor_flat], [self.alpha_opt])
         lr = self.alpha_fit_lr

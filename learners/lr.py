@@ -1,4 +1,4 @@
-"""LR: the likelihood-ratio (REINFORCE) policy gradient with GAE advantages (paper 7.4.1, reference B).
+"""LR: the likelihood-ratio (REINFORCE) policy gradient with GAE advantages (paper 7.4.1; docs/reference.md §B).
 
 Per epoch:
 1. roll out H steps without a graph;

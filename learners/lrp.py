@@ -7,7 +7,7 @@ Per epoch:
 3. LR: grad_LR of mean(A_norm * neglogp(a|s)); per-sample gradients of A_norm_i * neglogp_i for
    ``lrp_samples`` random samples;
 4. Var_X = trace of the sample covariance of the per-sample gradients (optionally truncated to the
-   first ``lrp_truncate`` entries, [G]); k_LR = Var_RP / (Var_LR + Var_RP + eps);
+   first ``lrp_truncate`` entries, [G]; docs/reference.md §B); k_LR = Var_RP / (Var_LR + Var_RP + eps);
 5. one Adam step on k_LR grad_LR + (1 - k_LR) grad_RP (betas 0.7/0.95, linear lr decay, clip 1.0);
 6. critic fit on GAE(``lam``) targets, Polyak target update.
 
@@ -15,7 +15,7 @@ Per epoch:
 as grad_RP (which also returns the adjoints of every actor output) plus one ordinary forward/backward
 of the actor over the selected segments' stored observations, contracted per segment
 (core/per_sample.py ``per_segment_grads``); the LR per-sample gradients are the same contraction with
-the analytic adjoints of A * neglogp. ``loop`` backpropagates each sample separately like the reference.
+the analytic adjoints of A * neglogp. ``loop`` backpropagates each sample separately like the authors' code.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""PPO: rl_games-style clipped surrogate on the shared critic (paper 7.4.1, reference A9, B).
+"""PPO: rl_games-style clipped surrogate on the shared critic (paper 7.4.1; docs/reference.md §A9, §B).
 
 Per epoch:
 1. roll out H steps without a graph;

@@ -1,4 +1,4 @@
-"""RP: the reparameterised analytic policy gradient through the window, SHAC-like (paper 7.2.2, reference B).
+"""RP: the reparameterised analytic policy gradient through the window, SHAC-like (paper 7.2.2; docs/reference.md §B).
 
 Per epoch:
 1. roll out H steps keeping the full graph (simulator, actor, target critic);

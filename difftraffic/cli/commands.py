@@ -12,11 +12,20 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from difftraffic import registry
 from difftraffic.errors import UserError
 from difftraffic.run.commandline import HelpFormatter, OneLineParser, run_main
 
-LEARNERS = ("lr", "rp", "lrp", "ppo", "pe", "gippo")
-TASKS_HELP = "dejong, dejong64, ackley, ackley64, cartpole, hopper, ant"
+LEARNERS = registry.learner_names()
+TASKS_HELP = ", ".join(registry.task_names())
+MUJOCO_HELP = "/".join(registry.task_names("physics", extra="physics"))
+
+
+def _learners_help() -> str:
+    """Every learner name in the registry's order, followed by the paper's title where that is spelled differently
+    (LR+RP), the last one after "or"."""
+    names = [n if e.title.replace("-", "").lower() == n else f"{n} ({e.title})" for n, e in registry.LEARNERS.items()]
+    return f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def _command(sub, name: str, handler: str, help: str, description: str, **kwargs) -> argparse.ArgumentParser:
@@ -36,8 +45,8 @@ def _add_run(sub) -> None:
         description="Train LEARNER on TASK and write a run directory with config.yaml, progress.csv, eval.csv,\n"
         "checkpoints/{latest,best}.pt, episodes/*.npz (traffic) and TensorBoard events (if installed).",
         epilog="examples:\n"
-        "  difftraffic run dejong --learner gippo --epochs 200\n"
-        "  difftraffic run 2lane --learner ppo --epochs 100 --seed 1 --out runs/b\n"
+        f"  difftraffic run {registry.task_names()[0]} --learner {registry.DEFAULT_LEARNER} --epochs 200\n"
+        f"  difftraffic run 2lane --learner {registry.BASELINE_LEARNER} --epochs 100 --seed 1 --out runs/b\n"
         "  difftraffic run --resume --out runs/b --epochs 300      # continue runs/b up to 300 epochs\n"
         "  difftraffic run 10lane --config-override critic_lr=5e-4",
     )
@@ -52,7 +61,7 @@ def _add_run(sub) -> None:
         "--learner",
         choices=LEARNERS,
         metavar="NAME",
-        help="policy learner: lr, rp, lrp (LR+RP), ppo, pe or gippo (default: gippo)",
+        help=f"policy learner: {_learners_help()} (default: {registry.DEFAULT_LEARNER})",
     )
     p.add_argument(
         "--epochs",
@@ -60,7 +69,7 @@ def _add_run(sub) -> None:
         metavar="N",
         help="total training epochs; one epoch = a rollout of `horizon` steps (1 on function tasks, 32 "
         "otherwise) in every env, then the updates; with --resume the total to reach (default: the learner "
-        "config's max_epochs, the paper's budget: 2000 functions/physics, 500 traffic and cartpole)",
+        f"config's max_epochs, the paper's budget: {registry.budget_text()})",
     )
     p.add_argument("--seed", type=int, metavar="S", help="seed for torch, numpy, python and the task (default: 0)")
     p.add_argument("--device", metavar="DEV", help="cpu, cuda or cuda:N (default: cpu)")
@@ -96,7 +105,7 @@ def _add_run(sub) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="a keyword argument of the task class (repeatable), e.g. frame_skip=2 or fd_eps=1e-3 and "
-        "fd_centered=true for hopper/ant, compile=false for a scenario; saved in config.yaml, fixed on --resume "
+        f"fd_centered=true for {MUJOCO_HELP}, compile=false for a scenario; saved in config.yaml, fixed on --resume "
         "(default: none; options per task in docs/tasks.md)",
     )
     p.add_argument(

@@ -2,11 +2,12 @@
 
     python -m difftraffic.cli.demo --out runs/demo [--scenario 2lane] [--epochs N] [--fresh] [-- RUN_FLAGS...]
 
-It runs ``difftraffic run SCENARIO --learner gippo`` into ``--out`` (recording episodes before training,
-along the way and at the end), plots the learning curve, and prints the commands to view, export and plot
-the run. It needs no display. Flags after ``--`` go to ``difftraffic run`` (e.g. ``-- --device cuda``).
-Running it again continues an interrupted demo (``--resume``) or, when the demo already finished, just
-prints the commands; ``--fresh`` deletes the old demo run and trains again.
+It runs ``difftraffic run SCENARIO`` with the default learner (``difftraffic.registry.DEFAULT_LEARNER``) into
+``--out`` (recording episodes before training, along the way and at the end), plots the learning curve, and
+prints the commands to view, export and plot the run. It needs no display. Flags after ``--`` go to
+``difftraffic run`` (e.g. ``-- --device cuda``). Running it again continues an interrupted demo (``--resume``)
+or, when the demo already finished, just prints the commands; ``--fresh`` deletes the old demo run and trains
+again.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 from difftraffic.cli.commands import main as cli_main
+from difftraffic.registry import DEFAULT_LEARNER, learner_title
 from difftraffic.run.progress import command_lines, command_name
 from difftraffic.run.rundir import RunDir
 
@@ -47,11 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         code = cli_main(["run", "--resume", "--out", str(out), "--epochs", str(args.epochs), *extra])
     else:
         print(
-            f"difftraffic demo: GI-PPO on the {args.scenario} pace-car scenario, {args.epochs} epochs "
+            f"difftraffic demo: {learner_title(DEFAULT_LEARNER)} on the {args.scenario} pace-car scenario, "
+            f"{args.epochs} epochs "
             f"(64 envs x 32 steps each); the pace car learns to bring the traffic behind it to 10 m/s\n"
         )
         code = cli_main([
-            "run", args.scenario, "--learner", "gippo", "--epochs", str(args.epochs), "--seed", str(args.seed),
+            "run", args.scenario, "--learner", DEFAULT_LEARNER, "--epochs", str(args.epochs), "--seed", str(args.seed),
             "--out", str(out), "--record-every", str(record_every), "--eval-every", str(max(1, args.epochs // 8)),
             *extra,
         ])  # fmt: skip

@@ -97,7 +97,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a scenario and run the conformance checker; exit 0 (clean), 1 (findings) or 2 (bad input)."""
-    from difftraffic.run.factory import bundled_scenarios, resolve_device, resolve_task
+    from difftraffic.registry import bundled_scenarios
+    from difftraffic.run.factory import resolve_device, resolve_task
 
     device = resolve_device(args.device)
     task, name, family = resolve_task(args.target)

@@ -5,16 +5,17 @@
 ``format_report`` renders findings for humans (``difftraffic check TASK|SCENARIO`` prints it).
 
 Pass either a DiffEnv instance or a factory called as ``factory(num_envs=, device=, dtype=, seed=)``
-(``functools.partial(make_task, "cartpole")`` is one). With a factory the checker also builds fresh
+(``learners.tasks.task_factory(NAME)`` makes one). With a factory the checker also builds fresh
 instances (state_dict into a new env, construction determinism) and a float64 copy for the gradient
 checks; with an instance, gradients are checked only if the instance itself is float64.
 
-Checks (table in docs/tasks.md): attributes; every output's shape, dtype, device and finiteness;
+Checks (table in docs/tasks.md): attributes (incl. ``family``); every output's shape, dtype, device and finiteness;
 terminated/truncated exclusivity and the time limit; same-step autoreset (``final_obs``, episode stats);
 ``detach()``; the ``state_dict`` round trip through ``torch.load(weights_only=True)``; reset seeding; and
 action gradients against central finite differences in float64 (one step and a window), where entries at
 episode ends are excluded and a few disagreeing ones (contacts, clips) only warn. The checks themselves
-are in :mod:`difftraffic.conformance_checks`; this module runs them and reports.
+are in the modules beside this one (attributes, step_outputs, reproducibility, gradients; findings, context and
+snapshots are their shared parts); this module runs them and reports.
 """
 
 from __future__ import annotations
@@ -24,22 +25,12 @@ from typing import Any
 
 import torch
 
-from difftraffic.conformance.checks import (
-    FAIL,
-    PASS,
-    SKIP,
-    WARN,
-    CheckContext,
-    Finding,
-    check_attributes,
-    check_detach,
-    check_grad,
-    check_render,
-    check_replay,
-    check_rollout,
-    check_seed,
-    describe_exception,
-)
+from difftraffic.conformance.attributes import check_attributes, check_render
+from difftraffic.conformance.context import CheckContext
+from difftraffic.conformance.findings import FAIL, PASS, SKIP, WARN, Finding, describe_exception
+from difftraffic.conformance.gradients import check_detach, check_grad
+from difftraffic.conformance.reproducibility import check_replay, check_seed
+from difftraffic.conformance.step_outputs import check_rollout
 from difftraffic.env import DiffEnv
 
 __all__ = [

@@ -267,6 +267,11 @@ def plot_lrp(task: str, runs: list[RunData], out: Path, plt, x: str) -> Path | N
     return _save_diagnostics(fig, xlabel, f"LR+RP diagnostics: {task}", out / f"lrp_{_safe(task)}.png")
 
 
+ALPHA_COLUMN, K_LR_COLUMN = "grad/alpha", "grad/k_lr"
+DIAGNOSTICS = ((ALPHA_COLUMN, plot_gippo), (K_LR_COLUMN, plot_lrp))
+"""(progress.csv column, figure): runs that logged the column get the figure (GI-PPO's alpha, LR+RP's k_LR)."""
+
+
 def _save_diagnostics(fig, xlabel: str, title: str, path: Path) -> Path:
     """x label, grid and (where something is labelled) legend on every panel; figure title; save at 110 dpi."""
     for ax in fig.axes:
@@ -310,12 +315,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     for r in runs:
         by_task[r.task].append(r)
     for task, group in by_task.items():
-        gippo = [r for r in group if r.learner == "gippo"]
-        lrp = [r for r in group if r.learner == "lrp"]
-        if gippo:
-            written.append(plot_gippo(task, gippo, out, plt, args.x))
-        if lrp:
-            written.append(plot_lrp(task, lrp, out, plt, args.x))
+        for column, plot in DIAGNOSTICS:  # each learner's diagnostics figure, chosen by the metrics it logged
+            logged = [r for r in group if column in r.columns]
+            if logged:
+                written.append(plot(task, logged, out, plt, args.x))
     for path in written:
         if path is not None:
             print(f"wrote {path}")

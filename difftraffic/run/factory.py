@@ -11,10 +11,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from difftraffic import registry
 from difftraffic.errors import UserError
 
-TASK_NAMES = ("dejong", "dejong64", "ackley", "ackley64", "cartpole", "hopper", "ant")
-"""The non-traffic task names (kept here so that the CLI does not import learners to parse arguments)."""
+TASK_NAMES = registry.task_names()
+"""The named (non-scenario) tasks, from the registry (the CLI need not import learners to parse arguments)."""
 DTYPES = ("float32", "float64")
 
 DEFAULT_THREADS = {"functions": 1, "traffic": 1, "physics": 1}
@@ -36,19 +37,11 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def bundled_scenarios() -> dict[str, Path]:
-    """Bundled scenario names → files (``difftraffic.scenario``'s lookup)."""
-    from difftraffic.scenario.loader import bundled_scenarios as names
-    from difftraffic.scenario.loader import resolve_path
-
-    return {name: resolve_path(name) for name in names()}
-
-
 def resolve_task(spec: str) -> tuple[str, str, str]:
     """``(task, name, family)``: the task spec to store (absolute path for scenario files), a short name
     for run directories and plots, and the family ('functions', 'physics' or 'traffic')."""
-    if spec in TASK_NAMES:
-        return spec, spec, "physics" if spec in ("cartpole", "hopper", "ant") else "functions"
+    if spec in registry.TASKS:
+        return spec, spec, registry.TASKS[spec].family
     path = Path(spec).expanduser()
     if path.suffix in (".yaml", ".yml") or path.exists() or "/" in spec:
         if path.is_dir():
@@ -56,9 +49,10 @@ def resolve_task(spec: str) -> tuple[str, str, str]:
         if not path.is_file():
             raise UserError(f"{spec}: no such scenario file")
         return str(path.resolve()), path.stem, "traffic"
-    if spec in bundled_scenarios():
+    bundled = registry.bundled_scenarios()
+    if spec in bundled:
         return spec, spec, "traffic"
-    scenarios = ", ".join(bundled_scenarios()) or "none found"
+    scenarios = ", ".join(bundled) or "none found"
     raise UserError(f"{spec}: unknown task or scenario (tasks: {', '.join(TASK_NAMES)}; scenarios: {scenarios})")
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from difftraffic import registry
 from difftraffic.errors import UserError
 from difftraffic.run.factory import (
     CADENCE_KEYS,
@@ -130,7 +131,7 @@ def _plan_new(args: argparse.Namespace) -> Plan:
     if not args.task:
         raise UserError("run: missing TASK|SCENARIO to train (or --resume --out DIR to continue a run)")
     task, name, family = resolve_task(args.task)
-    learner_name = args.learner or "gippo"
+    learner_name = args.learner or registry.DEFAULT_LEARNER
     seed = 0 if args.seed is None else int(args.seed)
     device = resolve_device(args.device or "cpu")
     threads = args.threads or DEFAULT_THREADS[family]

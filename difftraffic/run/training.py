@@ -218,7 +218,7 @@ class Trainer:
             epoch, ret = row["epoch"], row["episode_return"]
             sps = (row["env_steps"] - last_steps) / max(now - last_t, 1e-9)
             last_t, last_steps = now, row["env_steps"]
-            alpha = metrics.get("grad/alpha") if s["learner"] == "gippo" else None
+            alpha = metrics.get("grad/alpha")  # GI-PPO's step size, shown on the progress line where logged
             out.update(epoch, row["env_steps"], sps, ret, self.best_return, None if alpha is None else _float(alpha))
             final = epoch >= total
             if s["eval_every"] and epoch % s["eval_every"] == 0 and not final:

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 import yaml
 
+from difftraffic import registry
 from difftraffic.env import DiffEnv
 from difftraffic.scenario.schema import ScenarioError, Section
 from difftraffic.scenario.sections import pacecar_config, ring_config
@@ -34,9 +35,6 @@ from difftraffic.tasks.ringwave import RingWaveConfig
 __all__ = ["Scenario", "ScenarioError", "bundled_scenarios", "load_scenario", "make_env"]
 
 TASK_KINDS = ("pacecar", "ringwave", "none")
-_PACKAGE_DIR = Path(__file__).resolve().parent
-SCENARIO_DIRS = (_PACKAGE_DIR / "bundled", _PACKAGE_DIR.parents[1] / "scenarios")
-"""Where bundled scenarios are looked up: package data first, then the repository's top-level scenarios/."""
 
 
 @dataclass(frozen=True)
@@ -120,12 +118,8 @@ class Scenario:
 
 # ----------------------------------------------------------------------------- lookup
 def bundled_scenarios() -> list[str]:
-    """Names of the bundled scenarios."""
-    names = set()
-    for d in SCENARIO_DIRS:
-        if d.is_dir():
-            names.update(p.stem for p in d.glob("*.yaml"))
-    return sorted(names)
+    """Names of the bundled scenarios (the registry's lookup)."""
+    return list(registry.bundled_scenarios())
 
 
 def resolve_path(spec: str | Path) -> Path:
@@ -137,10 +131,9 @@ def resolve_path(spec: str | Path) -> Path:
         if not path.is_file():
             raise ScenarioError(f"{text}: file: not found")
         return path
-    for d in SCENARIO_DIRS:
-        path = d / f"{text}.yaml"
-        if path.is_file():
-            return path
+    path = registry.scenario_file(text)
+    if path is not None:
+        return path
     names = ", ".join(bundled_scenarios()) or "none found"
     raise ScenarioError(f"{text}: file: no such scenario file or bundled scenario (bundled: {names})")
 

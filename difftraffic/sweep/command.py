@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from difftraffic.errors import UserError
+from difftraffic.registry import BASELINE_LEARNER, DEFAULT_LEARNER, budget_text
 from difftraffic.run.commandline import HelpFormatter, OneLineParser, run_main
+from difftraffic.sweep.aggregate_flags import add_aggregate_flags
 from difftraffic.sweep.grid import LEARNERS, SweepPlan, plan_sweep
 from difftraffic.sweep.jobs import Job
-from difftraffic.sweep.presets import PRESETS
+from difftraffic.sweep.presets import FUNCTION_TASKS, MUJOCO_TASKS, PRESETS
 
 DESCRIPTION = """Run a grid of training runs (task x learner x seed) as independent jobs, each a
 'difftraffic run ... --threads 1 --out SWEEP/<task>/<learner>/s<seed>' subprocess, on Ray if installed
@@ -35,11 +37,16 @@ jobs get SIGTERM, finish their epoch and checkpoint.
 presets:
 """ + "\n".join(f"  {p.name:<8} {p.description}" for p in PRESETS.values())
 
-EPILOG = """examples:
-  difftraffic sweep --preset table1                      # 4 tasks x 5 learners x seeds 1-3, 2000 epochs
-  difftraffic sweep --preset physics --max-epochs-per-task hopper=300 --max-epochs-per-task ant=300
+# The examples' names come from the registry and the presets.
+_T1 = PRESETS["table1"]
+_T1_GRID = f"{len(_T1.tasks)} tasks x {len(_T1.learners)} learners x seeds 1-3, {_T1.epochs_for(_T1.tasks[0])} epochs"
+_CAPS = " ".join(f"--max-epochs-per-task {task}=300" for task in MUJOCO_TASKS)
+_GRID = f"--tasks {' '.join(FUNCTION_TASKS[:2])} --learners {BASELINE_LEARNER} {DEFAULT_LEARNER}"
+EPILOG = f"""examples:
+  difftraffic sweep --preset table1                      # {_T1_GRID}
+  difftraffic sweep --preset physics {_CAPS}
   difftraffic sweep --preset timing --epochs 50           # Table 2, extrapolated to 500 epochs
-  difftraffic sweep --tasks dejong ackley --learners ppo gippo --seeds 1-5 --epochs 500 --out runs/sweeps/mine
+  difftraffic sweep {_GRID} --seeds 1-5 --epochs 500 --out runs/sweeps/mine
   difftraffic sweep --preset table1 --dry-run            # list the jobs and what each would do
   difftraffic sweep --aggregate runs/sweeps/table1       # summary.csv, tables and figures in docs/results"""
 
@@ -64,14 +71,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="epochs per run for every task (default: the preset's; the paper's budget per task without one: "
-        "2000 functions, hopper and ant, 500 cartpole and traffic)",
+        f"{budget_text()})",
     )
     g.add_argument(
         "--max-epochs-per-task",
         action="append",
         default=[],
         metavar="TASK=N",
-        help="cap one task's epochs (repeatable), e.g. hopper=300; recorded in sweep.yaml (default: no caps)",
+        help=f"cap one task's epochs (repeatable), e.g. {MUJOCO_TASKS[0]}=300; recorded in sweep.yaml "
+        "(default: no caps)",
     )
     g.add_argument(
         "--config-override",
@@ -129,28 +137,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="instead of running: aggregate these sweep directories into --results-dir",
     )
     add_aggregate_flags(g, experiment=False)
-
-
-def add_aggregate_flags(p: Any, experiment: bool = True) -> None:
-    """``--experiment`` (unless ``experiment=False``), ``--results-dir`` and ``--x``."""
-    if experiment:
-        p.add_argument(
-            "--experiment",
-            metavar="NAME",
-            help="experiment name for the rows (default: the sweep's, from DIR/sweep.yaml: the preset name)",
-        )
-    p.add_argument(
-        "--results-dir",
-        default="docs/results",
-        metavar="DIR",
-        help="where summary.csv, the tables and figures go (default: docs/results)",
-    )
-    p.add_argument(
-        "--x",
-        choices=("epoch", "steps"),
-        default="epoch",
-        help="learning-curve x axis: training epochs or env steps (default: epoch)",
-    )
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:

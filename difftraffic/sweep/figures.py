@@ -5,7 +5,9 @@
   return with a ±1 std band (sample std, as in summary.csv). Function problems, whose returns are ≤ 0 and
   span many decades, show −return on a log axis (lower is better), as ``difftraffic plot`` does.
 * ``<experiment>_gippo_<problem>.png``: GI-PPO's α, R_α, estimated det(I + αH) (min/mean/max) and out-of-range ratio per
-  seed — drawn by ``difftraffic plot``'s :func:`difftraffic.plotting.plot_gippo`.
+  seed, for the runs that logged α — drawn by ``difftraffic plot``'s :func:`difftraffic.run.curves.plot_gippo`.
+
+Learner colours, titles and order come from :mod:`difftraffic.registry`.
 """
 
 from __future__ import annotations
@@ -16,17 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from difftraffic.run.curves import X_COLUMNS, _setup_matplotlib, choose_log_regret, label_return_axes, plot_gippo
-from difftraffic.sweep.paper import LEARNER_ORDER, LEARNER_TITLES, PROBLEM_TITLES
+from difftraffic.registry import LEARNERS, learner_title, paper_order, problem_title
+from difftraffic.run.curves import (
+    ALPHA_COLUMN,
+    X_COLUMNS,
+    _setup_matplotlib,
+    choose_log_regret,
+    label_return_axes,
+    plot_gippo,
+)
 
-LEARNER_COLORS = {
-    "lr": "tab:blue",
-    "rp": "tab:orange",
-    "ppo": "tab:green",
-    "lrp": "tab:purple",
-    "pe": "tab:brown",
-    "gippo": "tab:red",
-}
 PANEL_LABELS = ("return (running mean of 100)", "−return (log, lower is better)")
 """y-axis labels of the (smaller) experiment panels: (linear returns, −return on a log axis)."""
 
@@ -55,13 +56,13 @@ def plot_curves(exp: Any, out: Path, plt: Any, x: str) -> Path:
     for ax, problem in zip(axes.flat, problems):
         runs = [r for r in exp.runs if r.task == problem]
         regret = choose_log_regret([r.columns["episode_return"] for r in runs], "auto")
-        learners = sorted({r.learner for r in runs}, key=lambda n: (LEARNER_ORDER + (n,)).index(n))
+        learners = paper_order(sorted({r.learner for r in runs}))
         for learner in learners:
             group = [r for r in runs if r.learner == learner]
             mean, std = band([r.columns["episode_return"] for r in group])
             xs = band([r.columns[xcol] for r in group])[0][: len(mean)]
-            color = LEARNER_COLORS.get(learner)
-            label = f"{LEARNER_TITLES.get(learner, learner)} ({len(group)})"
+            color = LEARNERS[learner].colour if learner in LEARNERS else None
+            label = f"{learner_title(learner)} ({len(group)})"
             lo, hi = mean - std, mean + std
             if regret:
                 mean, lo, hi = -mean, -hi, -lo
@@ -69,7 +70,7 @@ def plot_curves(exp: Any, out: Path, plt: Any, x: str) -> Path:
             ax.plot(xs, mean, color=color, lw=1.5, label=label)
             if len(group) > 1:
                 ax.fill_between(xs, lo, hi, color=color, alpha=0.18, lw=0)
-        label_return_axes(ax, regret, xlabel, PROBLEM_TITLES.get(problem, problem), PANEL_LABELS)
+        label_return_axes(ax, regret, xlabel, problem_title(problem), PANEL_LABELS)
         ax.legend(fontsize=7, title="learner (seeds)", title_fontsize=7)
     for ax in list(axes.flat)[len(problems) :]:
         ax.set_visible(False)
@@ -83,11 +84,11 @@ def plot_curves(exp: Any, out: Path, plt: Any, x: str) -> Path:
 
 
 def write_figures(exp: Any, out: Path, x: str = "epoch") -> list[Path]:
-    """The learning-curve figure and one GI-PPO diagnostics figure per problem with GI-PPO runs."""
+    """The learning-curve figure and one GI-PPO diagnostics figure per problem with runs that logged α."""
     plt, _ = _setup_matplotlib(False)
     written = [plot_curves(exp, out, plt, x)]
     for problem in exp.order:
-        runs = sorted((r for r in exp.runs if r.task == problem and r.learner == "gippo"), key=lambda r: r.seed)
+        runs = sorted((r for r in exp.runs if r.task == problem and ALPHA_COLUMN in r.columns), key=lambda r: r.seed)
         if runs:
             path = plot_gippo(problem, runs, out, plt, x, prefix=f"{exp.name}_")
             if path is not None:

@@ -2,7 +2,7 @@
 
 :func:`plan_sweep` resolves the preset and explicit ``--tasks/--learners/--seeds/--epochs``, applies
 ``--max-epochs-per-task`` caps, checks every value (one-line UserErrors) and builds the :class:`SweepPlan`
-with one :class:`~difftraffic.sweep_jobs.Job` per (task, learner, seed).
+with one :class:`~difftraffic.sweep.jobs.Job` per (task, learner, seed).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from difftraffic.errors import UserError
+from difftraffic.registry import learner_names, paper_epochs
 from difftraffic.run.factory import MAX_SEED
 from difftraffic.sweep.jobs import Job, make_jobs
-from difftraffic.sweep.presets import PRESETS, Preset, get_preset, paper_epochs
+from difftraffic.sweep.presets import PRESETS, Preset, get_preset
 
-LEARNERS = ("lr", "rp", "lrp", "ppo", "pe", "gippo")
+LEARNERS = learner_names()
 RESERVED_RUN_FLAGS = ("--out", "--resume", "--seed", "--learner", "--epochs", "--threads", "--stop-after", "--device")
 """`difftraffic run` flags the sweep sets itself (not allowed in --run-args)."""
 

@@ -63,7 +63,7 @@ class Job:
         if self.state == "resume":
             total = max(self.epochs, self.saved_epochs or 0)
             args = ["run", "--resume", "--out", str(self.run_dir), "--epochs", str(total)]
-            if total > self.epochs:  # the run was started with a larger budget: stop at ours, same lr schedule
+            if total > self.epochs:  # the run was started with a larger budget: stop at ours, same decay schedule
                 args += ["--stop-after", str(self.epochs - self.start_epoch)]
             return args + list(extra)
         args = ["run", self.task, "--learner", self.learner, "--seed", str(self.seed)]

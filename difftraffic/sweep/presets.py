@@ -1,9 +1,12 @@
 """Named sweeps (``difftraffic sweep --preset NAME``): the paper's experiments as task × learner × seed grids.
 
-* ``table1``: dejong, dejong64, ackley, ackley64 × lr, rp, ppo, lrp, gippo; 2000 epochs (Table 1, Fig. 2, 6).
-* ``traffic``: 1lane, 2lane, 4lane, 10lane × lr, rp, ppo, lrp, gippo; 500 epochs (Fig. 4).
-* ``physics``: cartpole, hopper, ant × lr, rp, ppo, pe, gippo; cartpole 500 epochs, hopper and ant the paper's
-  2000 (Fig. 3), meant to be capped with ``--max-epochs-per-task hopper=N``.
+Built from :mod:`difftraffic.registry` (tasks by family, the learners the paper ran on each family, the
+paper's epoch budgets and its Fig. 4 scenarios):
+
+* ``table1``: the function-optimisation tasks × their learners; 2000 epochs (Table 1, Fig. 2, 6).
+* ``traffic``: the Fig. 4 pace-car scenarios (1, 2, 4 and 10 lanes) × their learners; 500 epochs.
+* ``physics``: the physics tasks × their learners; the paper's budgets (Fig. 3), the MuJoCo tasks' 2000
+  meant to be capped with ``--max-epochs-per-task TASK=N``.
 * ``timing``: the traffic grid with one seed, one job at a time, no evaluation/recording inside the training
   loop, so each run's wall-clock is comparable (Table 2: seconds for 500 epochs).
 
@@ -14,23 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from difftraffic.registry import PAPER_SCENARIOS, learners_for, paper_epochs, task_names
+
 DEFAULT_SEEDS = (1, 2, 3)
-PAPER_EPOCHS = {
-    "dejong": 2000,
-    "dejong64": 2000,
-    "ackley": 2000,
-    "ackley64": 2000,
-    "cartpole": 500,
-    "hopper": 2000,
-    "ant": 2000,
-}
-"""The paper's epoch budget per task; traffic scenarios (any other name) train 500 epochs."""
-TRAFFIC_EPOCHS = 500
-
-
-def paper_epochs(task: str) -> int:
-    """The paper's budget for ``task`` (a task name or scenario name)."""
-    return PAPER_EPOCHS.get(task, TRAFFIC_EPOCHS)
 
 
 @dataclass(frozen=True)
@@ -56,11 +45,15 @@ class Preset:
         return self.epochs.get(task, paper_epochs(task))
 
 
-FUNCTION_TASKS = ("dejong", "dejong64", "ackley", "ackley64")
-TRAFFIC_TASKS = ("1lane", "2lane", "4lane", "10lane")
-PHYSICS_TASKS = ("cartpole", "hopper", "ant")
-TABLE_LEARNERS = ("lr", "rp", "ppo", "lrp", "gippo")
-PHYSICS_LEARNERS = ("lr", "rp", "ppo", "pe", "gippo")
+def _budgets(tasks: tuple[str, ...]) -> dict[str, int]:
+    return {t: paper_epochs(t) for t in tasks}
+
+
+FUNCTION_TASKS = task_names("functions")
+TRAFFIC_TASKS = tuple(s.name for s in PAPER_SCENARIOS.values() if s.in_figure)
+PHYSICS_TASKS = task_names("physics")
+MUJOCO_TASKS = task_names("physics", extra="physics")
+"""The physics tasks on MuJoCo: 2000 epochs of finite-difference Jacobians take hours, so sweeps cap them."""
 
 PRESETS: dict[str, Preset] = {
     p.name: p
@@ -69,33 +62,33 @@ PRESETS: dict[str, Preset] = {
             "table1",
             "function optimisation (paper Table 1, Fig. 2, Fig. 6)",
             FUNCTION_TASKS,
-            TABLE_LEARNERS,
-            {t: 2000 for t in FUNCTION_TASKS},
+            learners_for("functions"),
+            _budgets(FUNCTION_TASKS),
         ),
         Preset(
             "traffic",
             "pace-car traffic problems (paper Fig. 4)",
             TRAFFIC_TASKS,
-            TABLE_LEARNERS,
-            {t: 500 for t in TRAFFIC_TASKS},
+            learners_for("traffic"),
+            _budgets(TRAFFIC_TASKS),
         ),
         Preset(
             "physics",
-            "differentiable physics (paper Fig. 3); cap hopper/ant with --max-epochs-per-task",
+            f"differentiable physics (paper Fig. 3); cap {'/'.join(MUJOCO_TASKS)} with --max-epochs-per-task",
             PHYSICS_TASKS,
-            PHYSICS_LEARNERS,
-            {"cartpole": 500, "hopper": 2000, "ant": 2000},
+            learners_for("physics"),
+            _budgets(PHYSICS_TASKS),
         ),
         Preset(
             "timing",
             "training wall-clock per learner on the traffic problems (paper Table 2), one job at a time",
             TRAFFIC_TASKS,
-            TABLE_LEARNERS,
-            {t: 500 for t in TRAFFIC_TASKS},
+            learners_for("traffic"),
+            _budgets(TRAFFIC_TASKS),
             seeds=(1,),
             kind="timing",
             sequential=True,
-            # Only training is timed: no periodic evaluation or episode recording inside the epoch loop.
+            # Only training is timed: no periodic evaluation or episode recording inside the training loop.
             run_args=("--eval-every", "0", "--record-every", "0", "--no-tensorboard"),
         ),
     )

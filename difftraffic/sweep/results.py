@@ -8,9 +8,9 @@ seed) over seeds. Written into ``--results-dir`` (default ``docs/results``):
 * ``summary.csv`` — columns ``experiment, problem, learner, seeds, epochs, metric_mean, metric_std, paper``;
   ``seeds`` = number of runs, ``epochs`` = epochs actually run (the fewest among the seeds), ``paper`` = the
   paper's value (empty where it has none). Re-aggregating an experiment replaces only that experiment's rows.
-* ``<experiment>.md`` — ours beside the paper's, best per row in bold (``results_tables``).
+* ``<experiment>.md`` — ours beside the paper's, best per row in bold (:mod:`difftraffic.sweep.tables`).
 * ``<experiment>_curves.png`` (``_curves_steps.png`` with ``--x steps``) and ``<experiment>_gippo_<problem>.png``
-  (``results_figures``).
+  (:mod:`difftraffic.sweep.figures`).
 * For a timing experiment (preset ``timing``): ``timing.csv`` and ``timing.md`` instead (Table 2).
 
 A DIR is a sweep directory (its ``sweep.yaml`` names the experiment) or any directory holding run
@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from difftraffic.errors import UserError
+from difftraffic.registry import paper_metric, paper_rank
 from difftraffic.run.csvlog import parse_value, read_csv
 from difftraffic.run.rundir import CONFIG_FILE, CONFIG_MARKER, atomic_open
 from difftraffic.sweep.jobs import read_manifest
-from difftraffic.sweep.paper import LEARNER_ORDER, paper_metric
 from difftraffic.sweep.tables import publish
 
 SUMMARY_COLUMNS = ("experiment", "problem", "learner", "seeds", "epochs", "metric_mean", "metric_std", "paper")
@@ -67,11 +67,11 @@ def seed_stats(values: Sequence[float]) -> tuple[float, float]:
 
 @dataclass
 class Experiment:
-    """The runs of one experiment, loaded with the CLI's plotting loader (``plotting.RunData``)."""
+    """The runs of one experiment, loaded with ``difftraffic plot``'s loader (``difftraffic.run.curves.RunData``)."""
 
     name: str
     kind: str  # "returns" or "timing"
-    runs: list  # list[plotting.RunData]
+    runs: list  # list[difftraffic.run.curves.RunData]
     order: list[str]  # problems in the sweep's order
 
 
@@ -151,10 +151,9 @@ def summary_rows(exp: Experiment) -> list[dict[str, object]]:
     for run in exp.runs:
         cells[(run.task, run.learner)].append(run)
     rank = {p: i for i, p in enumerate(exp.order)}
-    lrank = {name: i for i, name in enumerate(LEARNER_ORDER)}
     rows = []
     for (problem, learner), runs in sorted(
-        cells.items(), key=lambda kv: (rank.get(kv[0][0], 1e9), kv[0][0], lrank.get(kv[0][1], 99), kv[0][1])
+        cells.items(), key=lambda kv: (rank.get(kv[0][0], 1e9), kv[0][0], paper_rank(kv[0][1]), kv[0][1])
     ):
         metrics = [run_metric(r.columns["episode_return"]) for r in runs]
         finite = [m for m in metrics if math.isfinite(m)]
@@ -263,7 +262,7 @@ def _write_text(path: Path, text: str) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m difftraffic.sweep.results DIR...``: aggregate sweeps; returns the exit code."""
     from difftraffic.run.commandline import OneLineParser, run_main
-    from difftraffic.sweep.command import add_aggregate_flags
+    from difftraffic.sweep.aggregate_flags import add_aggregate_flags
 
     p = OneLineParser(
         prog="python -m difftraffic.sweep.results",

@@ -100,7 +100,7 @@ class SweepDisplay:
 def status_text(
     counts: dict[str, int], running: list[Job], clock: EpochClock, pending: list[Job], concurrency: int
 ) -> str:
-    """``sweep: 3 done, 2 running (a/lr/s1 40/100, ...), 5 pending, 0 failed | ETA 1:02``.
+    """``sweep: 3 done, 2 running (TASK/LEARNER/s1 40/100, ...), 5 pending, 0 failed | ETA 1:02``.
 
     Also feeds ``clock`` with the running jobs' latest epoch times."""
     parts, remaining = [], []

@@ -23,7 +23,7 @@ import torch
 from difftraffic.sim.idm import IDM_FIELDS, IDMParams
 
 PAPER_IDM = IDMParams(v0=20.0, T=0.4, a=35.0, b=25.0, s0=1.5, delta=4.0, length=5.0)
-"""IDM parameters of the paper's human drivers (docs/reference.md §Pace-car task: a = 1.75 v_lim,
+"""IDM parameters of the paper's human drivers (docs/reference.md §C3, variant (i): a = 1.75 v_lim,
 b = 1.25 v_lim, v0 = v_lim = 20 m/s, s0 = 0.3 L, T = 0.4 s, L = 5 m)."""
 
 

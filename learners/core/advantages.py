@@ -1,4 +1,4 @@
-"""GAE / TD(lambda) and the single-backward gradient of advantages w.r.t. actions (reference A4, A5).
+"""GAE / TD(lambda) and the single-backward gradient of advantages w.r.t. actions (docs/reference.md §A4, §A5).
 
 Conventions, all ``[H, B]`` (time-major): ``done[t]`` = the episode ended at step t (terminated or
 truncated); ``next_values[t]`` = V(s_{t+1}) evaluated on the pre-reset observation and already zeroed
@@ -59,7 +59,7 @@ def advantage_action_grads(
     lam: float,
     retain_graph: bool = False,
 ) -> torch.Tensor:
-    """dA_t/da_t for every (t, b) from ONE backward pass (paper eq. 15, reference A5).
+    """dA_t/da_t for every (t, b) from ONE backward pass (paper eq. 15, §A5).
 
     S = sum over segment starts s of A_s. Since A_s = sum_k (gamma lam)^k delta_{s+k} and delta_{t'}
     for t' < t does not depend on a_t, dS/da_t = (gamma lam)^(t-s) dA_t/da_t for the segment start s

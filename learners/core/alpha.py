@@ -1,4 +1,4 @@
-"""GI-PPO's alpha machinery as small pure functions (paper sec. 4.3.1, Lemma 4.4; reference A6-A8)."""
+"""GI-PPO's alpha machinery as small pure functions (paper sec. 4.3.1, Lemma 4.4; docs/reference.md §A6-§A8)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def det_alpha_update(
     factor: float,
     max_alpha: float,
 ) -> float:
-    """Variance criterion (A8 step 5): shrink alpha by ``factor`` if any estimate leaves [1-d, 1+d],
+    """Variance criterion (§A8, step 5): shrink alpha by ``factor`` if any estimate leaves [1-d, 1+d],
     grow it otherwise; unchanged when the alpha fit did not converge. Clipped to ``max_alpha``."""
     if not did_converge:
         nxt = alpha
@@ -62,7 +62,7 @@ def det_alpha_update(
 
 
 def fit_lr_after_failure(lr: float, rule: str, factor: float) -> float:
-    """Alpha-fit lr after an epoch whose fit did not converge (A8, G != D).
+    """Alpha-fit lr after an epoch whose fit did not converge (§A8; G≠D).
 
     ``"update_factor"`` ([D], traffic/physics ground truth): lr / factor, no floor.
     ``"fixed"`` ([G]): lr / 1.5 with a floor of 1e-5.
@@ -75,7 +75,7 @@ def fit_lr_after_failure(lr: float, rule: str, factor: float) -> float:
 
 
 def policy_ratio(neglogp_old: torch.Tensor, neglogp_alpha: torch.Tensor, max_log: float = 16.0) -> torch.Tensor:
-    """rho = pi_alpha / pi_old on the rollout actions, log clamped at ``max_log`` (A8)."""
+    """rho = pi_alpha / pi_old on the rollout actions, log clamped at ``max_log`` (§A8)."""
     return torch.exp(torch.clamp(neglogp_old - neglogp_alpha, max=max_log))
 
 
@@ -91,5 +91,5 @@ def expected_additional_return(advantages: torch.Tensor, ratio: torch.Tensor) ->
 
 
 def bias_or_oorr_shrinks(oorr: float, r_alpha: float, r_alpha_normalised: float, max_oorr: float) -> bool:
-    """A8 step 7: shrink alpha if OORR > max_oorr or (R_alpha < 0 and its normalised value < -1)."""
+    """§A8 step 7: shrink alpha if OORR > max_oorr or (R_alpha < 0 and its normalised value < -1)."""
     return oorr > max_oorr or (r_alpha < 0.0 and r_alpha_normalised < -1.0)

@@ -14,9 +14,11 @@ from typing import Any
 
 import yaml
 
+from difftraffic import registry
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-LEARNER_NAMES = ("lr", "rp", "lrp", "ppo", "pe", "gippo")
-FAMILIES = ("functions", "physics", "traffic", "generic")
+LEARNER_NAMES = registry.learner_names()
+FAMILIES = registry.FAMILIES
 META_KEYS = ("learner", "task", "family")
 
 # keys whose value may be null, with the type of a non-null value
@@ -68,8 +70,8 @@ def _layers(data: dict, family: str, task: str | None) -> list[dict]:
 
 def defaults_for(learner: str, family: str, task: str | None) -> dict[str, Any]:
     """The resolved default config of ``learner`` for a task family and (optional) task name."""
-    if learner not in LEARNER_NAMES:
-        raise ValueError(f"learner: unknown {learner!r}; choose from {list(LEARNER_NAMES)}")
+    if learner not in registry.LEARNERS:
+        raise ValueError(f"learner: unknown {learner!r}; choose from {list(registry.LEARNERS)}")
     if family not in FAMILIES:
         raise ValueError(f"family: unknown {family!r}; choose from {list(FAMILIES)}")
     out: dict[str, Any] = {"learner": learner, "task": task, "family": family}

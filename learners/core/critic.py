@@ -1,4 +1,4 @@
-"""Critic fitting with a Polyak-averaged target critic (reference A10).
+"""Critic fitting with a Polyak-averaged target critic (docs/reference.md §A10).
 
 Targets y = A^GAE + V_target (no grad). Data: the epoch's N = B*H samples flattened actor-major,
 split into ``num_batch`` contiguous minibatches, ``iterations`` passes (64 Adam steps by default).

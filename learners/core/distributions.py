@@ -1,7 +1,7 @@
-"""Gaussian policy helpers in pre-tanh action space (reference notes A2, A9, A11).
+"""Gaussian policy helpers in pre-tanh action space (docs/reference.md §A2, §A9, §A11).
 
 The log-probability is that of the pre-tanh Gaussian, with no tanh Jacobian correction, exactly
-as the reference code: neglogp(a) = 1/2 sum(((a - mu)/sigma)^2) + D/2 log(2 pi) + sum(log sigma).
+as the authors' code: neglogp(a) = 1/2 sum(((a - mu)/sigma)^2) + D/2 log(2 pi) + sum(log sigma).
 """
 
 from __future__ import annotations

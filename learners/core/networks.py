@@ -1,4 +1,4 @@
-"""Actor and critic MLPs of the GI-PPO reference (reference notes A2), initialised from a generator.
+"""Actor and critic MLPs of the authors' GI-PPO code (docs/reference.md §A2), initialised from a generator.
 
 * Actor: each hidden layer is Linear -> activation (ELU) -> LayerNorm; a linear mean head and a
   separate linear log-std head on the last hidden layer (state-dependent std = exp(head)).

@@ -1,4 +1,4 @@
-"""Clipped-surrogate PPO actor update shared by PPO and GI-PPO (reference A9, A11, B).
+"""Clipped-surrogate PPO actor update shared by PPO and GI-PPO (docs/reference.md §A9, §A11, §B).
 
 * ratio r = pi_theta / pi_old (PPO; log r clamped at max ``log_ratio_max``) or, for GI-PPO,
   r = pi_theta / pi_h with pi_h = (pi_old + pi_alpha)/2, falling back to pi_alpha as the old policy when
@@ -138,7 +138,7 @@ def run_ppo(
         if not (cfg.stable and worse):
             success = True
             break
-        flat.copy_(guard.data[0])  # the reference restores the actor only, not the Adam moments
+        flat.copy_(guard.data[0])  # the authors' code restores the actor only, not the Adam moments
     if cfg.adaptive_kl is not None and success:
         next_lr = optim.lr
     else:

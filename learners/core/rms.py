@@ -9,7 +9,7 @@ class RunningMeanStd:
     """Mean and (biased) variance of a stream of ``[N, *shape]`` batches.
 
     ``normalize(x) = (x - mean) / sqrt(var + 1e-5)`` and ``denormalize`` are affine, so gradients
-    flow through them. ``frozen()`` returns an independent copy (used for a whole epoch, A3).
+    flow through them. ``frozen()`` returns an independent copy (used for a whole epoch, docs/reference.md §A3).
     Non-finite rows can be excluded from an update with ``mask`` (no host sync).
     """
 

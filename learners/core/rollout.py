@@ -1,4 +1,4 @@
-"""Collect an H-step window from a DiffEnv, with or without the autograd graph (reference A1-A3).
+"""Collect an H-step window from a DiffEnv, with or without the autograd graph (docs/reference.md §A1-§A3).
 
 Graph modes:
 

@@ -1,4 +1,4 @@
-"""Learning-rate schedules (reference A11)."""
+"""Learning-rate schedules (docs/reference.md §A11)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Task registry: ``make_task(spec, ...)`` builds any DiffEnv from a task name or a scenario path.
+"""Building tasks: ``make_task(spec, ...)`` builds any DiffEnv from a task name or a scenario path.
 
-Task names: ``dejong``, ``dejong64``, ``ackley``, ``ackley64`` (function optimisation), ``cartpole``,
-``hopper``, ``ant`` (SHAC physics; Hopper and Ant need the ``[physics]`` extra). Anything else is a
-traffic scenario (a YAML path or a bundled scenario name) handed to ``difftraffic.scenario.make_env``.
+Task names and their factories are :data:`difftraffic.registry.TASKS` (the function-optimisation and physics
+families; MuJoCo tasks need the ``[physics]`` extra). Anything else is a traffic scenario (a YAML path or a
+bundled scenario name) handed to ``difftraffic.scenario.make_env``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from pathlib import Path
 
 import torch
 
+from difftraffic import registry
 from difftraffic.env import DiffEnv
 
-from .functions import FUNCTIONS, FunctionEnv
+from .functions import FunctionEnv
 
-FUNCTION_TASKS = tuple(FUNCTIONS)
-PHYSICS_TASKS = ("cartpole", "hopper", "ant")
-TASK_NAMES = FUNCTION_TASKS + PHYSICS_TASKS
+FUNCTION_TASKS = registry.task_names("functions")
+PHYSICS_TASKS = registry.task_names("physics")
+TASK_NAMES = registry.task_names()
 
 
 class UnknownTaskError(ValueError):
@@ -27,13 +28,8 @@ class UnknownTaskError(ValueError):
 
 
 def task_family(spec: str | Path) -> str:
-    """'functions', 'physics' or 'traffic' for a task name or scenario path."""
-    name = Path(str(spec)).stem if str(spec).endswith((".yaml", ".yml")) else str(spec)
-    if name in FUNCTION_TASKS:
-        return "functions"
-    if name in PHYSICS_TASKS:
-        return "physics"
-    return "traffic"
+    """'functions', 'physics' or 'traffic' for a task name or scenario path (see ``registry.task_family``)."""
+    return registry.task_family(spec)
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -41,15 +37,25 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def bundled_scenario(name: str) -> Path | None:
-    """The file of a bundled scenario name (``difftraffic.scenario``'s lookup), if any."""
-    from difftraffic.scenario.loader import ScenarioError, resolve_path
+    """The file of a bundled scenario name (:func:`difftraffic.registry.scenario_file`), if any."""
+    return registry.scenario_file(name)
 
-    if "/" in name or name.endswith((".yaml", ".yml")):
-        return None
+
+def build_named_task(name: str, **kwargs) -> DiffEnv:
+    """Build registered task ``name``: its factory with the entry's fixed and the given keyword arguments.
+
+    A missing optional dependency raises ImportError naming the extra to install."""
+    entry = registry.task_entry(name)
     try:
-        return resolve_path(name)
-    except ScenarioError:
-        return None
+        factory = registry.load(entry.factory)
+    except ImportError as exc:
+        if entry.extra is None:
+            raise
+        missing = exc.name or str(exc)
+        raise ImportError(
+            f"task {name!r} needs {missing}: pip install 'difftraffic[{entry.extra}]'", name=exc.name
+        ) from exc
+    return factory(**entry.kwargs, **kwargs)
 
 
 def scenario_tasks() -> list[Path]:
@@ -73,16 +79,12 @@ def make_task(
 ) -> DiffEnv:
     """Build a task: a name in TASK_NAMES, or a scenario (YAML path or bundled scenario name).
 
-    Extra keyword arguments go to the task class (e.g. ``frame_skip``/``threads`` for hopper and ant).
+    Extra keyword arguments go to the task class (e.g. ``frame_skip``/``threads`` for the MuJoCo tasks).
     Raises :class:`UnknownTaskError` (a ValueError) for a name that is neither.
     """
     name = str(spec)
-    if name in FUNCTION_TASKS:
-        return FunctionEnv(name, num_envs=num_envs, device=device, dtype=dtype, seed=seed, **kwargs)
-    if name in PHYSICS_TASKS:
-        from .physics import make_physics_task
-
-        return make_physics_task(name, num_envs=num_envs, device=device, dtype=dtype, seed=seed, **kwargs)
+    if name in registry.TASKS:
+        return build_named_task(name, num_envs=num_envs, device=device, dtype=dtype, seed=seed, **kwargs)
     known = ", ".join(TASK_NAMES)
     try:
         from difftraffic.scenario.loader import make_env
@@ -114,6 +116,7 @@ __all__ = [
     "TASK_NAMES",
     "FunctionEnv",
     "UnknownTaskError",
+    "build_named_task",
     "bundled_scenario",
     "make_task",
     "scenario_tasks",

@@ -53,6 +53,7 @@ class FunctionEnv(DiffEnv):
 
     episode_length = 1
     obs_dim = 1
+    family = "functions"
 
     def __init__(
         self,

@@ -61,16 +61,6 @@ def test_import_cli_is_light():
     assert out.stdout.strip() == "[]"
 
 
-def test_cli_name_lists_match_the_packages():
-    import difftraffic.cli.commands as cli
-    import learners
-    from difftraffic.run import factory as runsetup
-
-    assert tuple(learners.LEARNERS) == cli.LEARNERS
-    assert tuple(learners.TASK_NAMES) == runsetup.TASK_NAMES
-    assert all(name in cli.TASKS_HELP for name in learners.TASK_NAMES)
-
-
 def test_sweep_is_a_difftraffic_command(tmp_path, capsys):
     import difftraffic.cli.commands as cli
 

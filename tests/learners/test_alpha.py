@@ -91,7 +91,8 @@ def test_alpha_update_rule_on_crafted_signals():
     assert bias_or_oorr_shrinks(oorr=0.1, r_alpha=-5.0, r_alpha_normalised=-1.5, max_oorr=0.5)
     assert not bias_or_oorr_shrinks(oorr=0.1, r_alpha=-5.0, r_alpha_normalised=-0.5, max_oorr=0.5)
     assert not bias_or_oorr_shrinks(oorr=0.5, r_alpha=3.0, r_alpha_normalised=-3.0, max_oorr=0.5)
-    # alpha-fit lr after a failed fit: [D] divides by the update factor without floor, [G] by 1.5 with floor 1e-5
+    # alpha-fit lr after a failed fit (docs/reference.md §A8): [D] divides by the update factor without floor,
+    # [G] by 1.5 with floor 1e-5
     assert fit_lr_after_failure(1e-3, "update_factor", 1.1) == pytest.approx(1e-3 / 1.1)
     assert fit_lr_after_failure(1e-5, "update_factor", 1.1) == pytest.approx(1e-5 / 1.1)
     assert fit_lr_after_failure(1e-3, "fixed", 1.1) == pytest.approx(1e-3 / 1.5)

@@ -1,9 +1,16 @@
 """Config resolution per learner x family x task, overrides and validation errors."""
 
+import importlib.util
+import os
+
 import pytest
 import yaml
 
 from learners import LEARNERS, default_config, make_learner, make_task
+from learners.base import detect_family
+from learners.core.config import defaults_for
+
+MUJOCO = importlib.util.find_spec("mujoco") is not None or bool(os.environ.get("CI"))
 
 
 def test_paper_values_are_selected_by_task():
@@ -38,6 +45,49 @@ def test_every_learner_resolves_and_serialises(name):
     assert make_learner(name, env, config=cfg).config == cfg
     with pytest.raises(ValueError, match="num_envs: config says 64 but the env has 4"):
         make_learner(name, make_task("dejong", num_envs=4), config=cfg)
+
+
+@pytest.mark.parametrize(
+    ("spec", "family", "spot"),
+    [
+        ("dejong", "functions", {"horizon": 1, "max_epochs": 2000, "actor_hidden": [32, 32]}),
+        ("ackley64", "functions", {"horizon": 1, "normalize_value": True}),
+        ("cartpole", "physics", {"max_epochs": 500, "actor_hidden": [64, 64]}),
+        pytest.param(
+            "hopper", "physics", {"num_envs": 256, "critic_lr": 2e-4, "max_epochs": 2000},
+            marks=pytest.mark.skipif(not MUJOCO, reason="needs MuJoCo"),
+        ),
+        ("2lane", "traffic", {"horizon": 32, "max_epochs": 500, "actor_hidden": [512, 64, 64]}),
+        ("ring_wave", "traffic", {"horizon": 32, "actor_hidden": [512, 64, 64]}),
+    ],
+)  # fmt: skip
+def test_the_family_an_env_declares_selects_the_same_config_as_its_name(spec, family, spot):
+    """Config defaults come from ``env.family`` and ``env.name``; for every bundled task and scenario they are
+    those the task's name (or file) selects, i.e. the configs resolved before tasks declared their family."""
+    env = make_task(spec, num_envs=1)
+    assert env.family == family and detect_family(env) == (family, spec)
+    for name in LEARNERS:
+        cfg = default_config(name, env)
+        assert cfg == default_config(name, spec) == defaults_for(name, family, spec)
+        assert (cfg["family"], cfg["task"]) == (family, spec)
+    assert {k: default_config("rp", env)[k] for k in spot} == spot
+    env.close()
+
+
+def test_a_user_env_declares_its_family(point_env):
+    env = point_env(num_envs=4)
+    assert env.family == "generic" and detect_family(env) == ("generic", "pointmass")
+
+    class Named(type(env)):  # a task name alone does not select that task's defaults
+        name = "dejong"
+
+    assert detect_family(Named(num_envs=4)) == ("generic", "dejong")
+
+    class Traffic(type(env)):
+        family = "traffic"
+
+    cfg = make_learner("gippo", Traffic(num_envs=4)).config
+    assert (cfg["family"], cfg["task"], cfg["actor_hidden"]) == ("traffic", "pointmass", [512, 64, 64])
 
 
 def test_user_env_gets_generic_defaults(point_env):

@@ -192,7 +192,8 @@ def test_stable_guard_with_several_minibatches_compares_like_with_like():
     # surrogate is ~ -1 and the second's ~ +1. A small, sound update lowers both.
     actor, flat, opt, batch = _ppo_setup(1e-3)
     batch.advantages[:16], batch.advantages[16:] = 1.0, -1.0
-    # [G] rule (default): mean of the last mini-epoch < mean of the first -> accepted on the first try
+    # [G] rule (default; docs/reference.md §A9): mean of the last mini-epoch < mean of the first -> accepted on the
+    # first try
     metrics, next_lr, _ = run_ppo(actor, flat, opt, batch, PPOSettings(mini_epochs=5, minibatch_size=16))
     assert metrics["grad/ppo_accepted"] == 1.0 and metrics["grad/ppo_tries"] == 1 and next_lr == 1e-3
     assert metrics["losses/ppo_first"] == pytest.approx(-1.0, abs=1e-2)

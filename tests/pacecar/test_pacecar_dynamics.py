@@ -15,7 +15,7 @@ A, B, V0, S0, T, DT = 35.0, 25.0, 20.0, 1.5, 0.4, 0.03
 
 
 def idm_total(v, v_lead, gap):
-    """The paper's IDM with the 'total' s* clip (reference C3)."""
+    """The paper's IDM with the 'total' s* clip (docs/reference.md §C3)."""
     s_star = max(0.0, S0 + v * T + v * (v - v_lead) / (2.0 * math.sqrt(A * B)))
     return A * (1.0 - (v / V0) ** 4 - (s_star / gap) ** 2)
 

@@ -1,6 +1,6 @@
 """Agreement with SUMO 1.28 (libsumo): a scripted leader and 10 IDM followers, 60 s, must match to 1e-6 m.
 
-SUMO setup (notes/traffic-peers.md): carFollowModel IDM with speedDev 0 / speedFactor 1, stepping 0.25 s
+SUMO setup (docs/reference.md §SUMO): carFollowModel IDM with speedDev 0 / speedFactor 1, stepping 0.25 s
 (one Euler iteration at dt 0.1), emergencyDecel high enough never to cap IDM, the leader under
 setSpeedMode 0. Vehicles departing at t=0 appear after the first simulationStep at their departPos /
 departSpeed, so SUMO's state after step k+1 is our state after step k. SUMO reports the front bumper

@@ -32,14 +32,16 @@ def deterministic_rows(path: Path) -> list[dict[str, str]]:
 
 
 def make_run(path: Path, task: str, learner: str, seed: int, returns: list[float], wall_s: list[float] | None = None):
-    """A crafted run directory: a minimal config.yaml and a progress.csv with the given returns per epoch."""
+    """A crafted run directory: a minimal config.yaml and a progress.csv with the given returns per epoch
+    (and, as GI-PPO logs it, an alpha column for GI-PPO runs)."""
     path.mkdir(parents=True)
     cfg = {"difftraffic_run": 1, "task": task, "task_name": task, "learner": learner, "seed": seed, "epochs": 999}
     (path / "config.yaml").write_text(yaml.safe_dump(cfg))
     wall_s = wall_s or [0.5 * (i + 1) for i in range(len(returns))]
+    alpha = learner == "gippo"
     with open(path / "progress.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["epoch", "env_steps", "wall_s", "episode_return", "grad/alpha"])
+        w.writerow(["epoch", "env_steps", "wall_s", "episode_return"] + ["grad/alpha"] * alpha)
         for i, (r, t) in enumerate(zip(returns, wall_s)):
-            w.writerow([i + 1, 64 * (i + 1), repr(t), repr(float(r)), repr(1e-5 * (i + 1))])
+            w.writerow([i + 1, 64 * (i + 1), repr(t), repr(float(r))] + [repr(1e-5 * (i + 1))] * alpha)
     return path

@@ -68,7 +68,7 @@ def test_chained_jacobians_match_whole_rollout_differences(name, lift, centered,
     """8-step rollout: d loss / d(qpos_0, qvel_0, ctrl_t) by the FD Jacobians vs rollout differences.
 
     In free flight the chain is exact up to MuJoCo's forward-difference error. On the ground the stiff soft
-    contacts make that error ~1e-3 (notes/physics.md); with central differences inside the Jacobians it
+    contacts make that error ~1e-3 (docs/tasks.md, accuracy); with central differences inside the Jacobians it
     drops to ~1e-5, which shows the chaining and quaternion maps themselves are exact. The "batch" backend
     (whole-step differences on mujoco.batch) must pass the same bounds.
     """

@@ -1,6 +1,6 @@
 """The pace-car step (incl. same-step autoreset) as one pure tensor function, and its carried state.
 
-Order of one step (the reference simulator's order, notes/reference.md sec. C5):
+Order of one step (the authors' simulator's order, docs/reference.md §C5):
 
 1. leaders and gaps over all vehicles incl. the pace car, at the step's start (``TrafficSim.leaders``);
    followers of the pace car see its signed scalar speed as the leader speed;

@@ -7,7 +7,7 @@ order): the rearmost car of each lane at ``start`` (m), the others every ``spaci
 ``pace_ahead`` m ahead of the front car of its lane (of ``start`` if the lane is empty), on the
 lane centre, heading along the road, at ``pace_speed``; its lane is drawn uniformly at each reset
 (or fixed by ``pace_lane``). With the defaults this is exactly the paper's reset
-(docs/reference.md §Pace-car task): cars at x = 0, 10, 20, ... at rest, pace car 50 m ahead.
+(docs/reference.md §C3): cars at x = 0, 10, 20, ... at rest, pace car 50 m ahead.
 
 Optional randomisation adds, at each reset, independent uniform noise in [-w, +w] to each IDM
 car's start position (m), start speed (m/s, floored at 0) and any IDM parameter (its units).
@@ -140,7 +140,7 @@ class PaceCarLayout:
         params = {k: fleet.column(k) for k in IDM_FIELDS}
         self.num_cars = len(fleet)
         self.num_vehicles = self.num_cars + 1
-        # The reference places the pace car 50 m ahead of an empty lane's (non-existent) front car at 0.
+        # The authors' code places the pace car 50 m ahead of an empty lane's (non-existent) front car at 0.
         pace_s = [max(f, cfg.start) + cfg.pace_ahead for f in fleet.fronts(cfg.start, cfg.spacing)]
         self.car_s = torch.tensor(s, dtype=torch.float64, device=device)
         self.car_lane = torch.tensor(lane, dtype=torch.long, device=device)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import torch
 
+from difftraffic import registry
+
 from .base import PhysicsEnv
 from .cartpole import CartpoleParams, CartpoleSwingUpEnv, cartpole_energy, cartpole_step
 
-PHYSICS_TASKS = ("cartpole", "hopper", "ant")
+PHYSICS_TASKS = registry.task_names("physics")
 
 
 def make_physics_task(
@@ -21,21 +23,12 @@ def make_physics_task(
     seed: int | None = 0,
     **kwargs,
 ) -> PhysicsEnv:
-    """Build ``cartpole``, ``hopper`` or ``ant``; extra keyword arguments go to the env class."""
-    if name == "cartpole":
-        return CartpoleSwingUpEnv(num_envs, device, dtype, seed, **kwargs)
-    if name in ("hopper", "ant"):
-        try:
-            import mujoco  # noqa: F401
-        except ImportError as exc:
-            raise ImportError(
-                f"task {name!r} needs MuJoCo: pip install 'difftraffic[physics]' (mujoco==4.0.*)"
-            ) from exc
-        from .mujoco_tasks import AntEnv, HopperEnv
+    """Build a physics-family task of :data:`difftraffic.registry.TASKS`; extra keyword arguments go to its class."""
+    if name not in PHYSICS_TASKS:
+        raise ValueError(f"unknown physics task {name!r}; choose from {list(PHYSICS_TASKS)}")
+    from learners.tasks import build_named_task
 
-        cls = HopperEnv if name == "hopper" else AntEnv
-        return cls(num_envs, device, dtype, seed, **kwargs)
-    raise ValueError(f"unknown physics task {name!r}; choose from {list(PHYSICS_TASKS)}")
+    return build_named_task(name, num_envs=num_envs, device=device, dtype=dtype, seed=seed, **kwargs)
 
 
 __all__ = [

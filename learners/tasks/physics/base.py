@@ -30,6 +30,7 @@ class PhysicsEnv(DiffEnv):
     """Base of the batched physics tasks; see the module docstring for the subclass hooks."""
 
     task_name: str = "physics"
+    family = "physics"
 
     def __init__(
         self,

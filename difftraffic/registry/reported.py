@@ -1,23 +1,53 @@
-"""The GI-PPO paper's reported numbers (Son et al., NeurIPS 2023), keyed by our task and learner names.
+"""The GI-PPO paper's reported numbers (Son et al., NeurIPS 2023), keyed by our task, scenario and learner names.
 
 * :data:`PAPER_METRIC` — the paper's metric: per run the maximum over training of the running mean of the
   last 100 episode returns, averaged over 3–5 seeds. Function optimisation from Table 1 (reward = −f); where
   Table 1 rounds to one digit (Dejong 64-D LR −0.0007, Ackley 1-D GI-PPO −0.0005) the authors'
   ``max_rewards.txt`` value is used (−7.4e-4, −5.2e-4). Traffic (max return 1000) and physics from the
   authors' ``neurips2023_outputs/{traffic,physics}/results/*/max_rewards.txt`` (SonSang/DiffRL; see
-  /work/shared/notes/reference.md §E). Traffic scenarios A–E are our 1lane, 2lane, 3lane, 4lane, 10lane.
+  docs/reference.md §E). Traffic scenarios A–E are :data:`PAPER_SCENARIOS`.
 * :data:`PAPER_TIMING` — Table 2: wall-clock seconds to train 500 epochs on the traffic problems
   (Intel Xeon W-2255, one RTX A5000, PyTorch 1.9).
+
+The numbers are written per table with the learners of its columns, in the table's own order.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 PAPER_SEEDS = 5
 """The paper averages over 5 random seeds (the authors' result folders hold 3–5 runs per method)."""
 TIMING_EPOCHS = 500
 """Table 2 measures the full traffic budget of 500 epochs."""
+TIMING_BASELINE = "rp"
+"""Table 2's discussion compares every learner's time with RP's: our timing tables give ratios to it."""
 
-_LEARNER_COLUMNS = {
+
+@dataclass(frozen=True)
+class PaperScenario:
+    """One of the paper's pace-car traffic problems, as a bundled scenario."""
+
+    name: str
+    letter: str
+    """The paper's scenario letter (the authors' ``TrafficSinglePaceCarEnv_<letter>``)."""
+    title: str
+    in_figure: bool
+    """Drawn in the paper's Fig. 4 (scenario C has only the authors' ``max_rewards.txt``)."""
+
+
+PAPER_SCENARIOS: dict[str, PaperScenario] = {
+    s.name: s
+    for s in (
+        PaperScenario("1lane", "A", "Single lane", True),
+        PaperScenario("2lane", "B", "2 lanes", True),
+        PaperScenario("3lane", "C", "3 lanes", False),
+        PaperScenario("4lane", "D", "4 lanes", True),
+        PaperScenario("10lane", "E", "10 lanes", True),
+    )
+}
+
+_COLUMNS = {
     "functions": ("lr", "rp", "ppo", "lrp", "gippo"),
     "traffic": ("gippo", "ppo", "lr", "rp", "lrp"),
     "physics": ("gippo", "ppo", "lr", "rp", "pe"),
@@ -56,7 +86,7 @@ _ROWS: dict[str, dict[str, tuple[float, ...]]] = {
 
 
 def _table(kind: str) -> dict[tuple[str, str], float]:
-    cols = _LEARNER_COLUMNS[kind]
+    cols = _COLUMNS[kind]
     return {(problem, learner): v for problem, row in _ROWS[kind].items() for learner, v in zip(cols, row)}
 
 
@@ -64,25 +94,6 @@ PAPER_METRIC: dict[tuple[str, str], float] = {**_table("functions"), **_table("t
 """(problem, learner) → the paper's average maximum running-mean return."""
 PAPER_TIMING: dict[tuple[str, str], float] = _table("timing")
 """(problem, learner) → Table 2 seconds for 500 training epochs."""
-
-PROBLEM_TITLES = {
-    "dejong": "Dejong (1)",
-    "dejong64": "Dejong (64)",
-    "ackley": "Ackley (1)",
-    "ackley64": "Ackley (64)",
-    "1lane": "Single lane",
-    "2lane": "2 lanes",
-    "3lane": "3 lanes",
-    "4lane": "4 lanes",
-    "10lane": "10 lanes",
-    "cartpole": "Cartpole",
-    "hopper": "Hopper",
-    "ant": "Ant",
-}
-"""How the paper names each problem (tables and figure panels)."""
-LEARNER_TITLES = {"lr": "LR", "rp": "RP", "ppo": "PPO", "lrp": "LR+RP", "pe": "PE", "gippo": "GI-PPO"}
-LEARNER_ORDER = ("lr", "rp", "ppo", "lrp", "pe", "gippo")
-"""Column order of the paper's tables (PE only exists for physics)."""
 
 
 def paper_metric(problem: str, learner: str) -> float | None:
