@@ -8,6 +8,7 @@ not import torch. The public API:
     make_env, load_scenario, check_scenario        YAML scenarios (bundled names: "1lane" ... "10lane", "ring_wave")
     DiffEnv                                        the task interface every learner uses
     Episode, record_episode                        recorded episodes for the viewer
+    calibrate                                      fit IDM to measured trajectories (docs/calibration.md)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _LAZY = {
     "RingWaveEnv": "difftraffic.tasks.ringwave",
     "Episode": "difftraffic.recording.episode",
     "record_episode": "difftraffic.recording.recorder",
+    "calibrate": "difftraffic.calibration.fitting",
 }
 
 __all__ = list(_LAZY)

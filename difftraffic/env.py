@@ -88,13 +88,24 @@ class DiffEnv(abc.ABC):
         return type(self).__name__
 
 
+def same_device(a: torch.device, b: torch.device) -> bool:
+    """True when ``a`` and ``b`` name one device: ``cuda`` without an index is the current CUDA device
+    (a tensor's ``.device`` always has the index, ``torch.device("cuda")`` does not, and they compare unequal)."""
+    if a == b:
+        return True
+    if a.type != b.type or a.type != "cuda":
+        return False
+    current = torch.cuda.current_device() if torch.cuda.is_available() else 0
+    return (current if a.index is None else a.index) == (current if b.index is None else b.index)
+
+
 def check_action(env: DiffEnv, action: torch.Tensor) -> torch.Tensor:
     """Assert ``action`` is ``[num_envs, act_dim]`` on the env's device; cast it to the env's dtype."""
     if action.shape != (env.num_envs, env.act_dim):
         raise ValueError(
             f"{env.name}: action must have shape [{env.num_envs}, {env.act_dim}], got {list(action.shape)}"
         )
-    if action.device != env.device:
+    if not same_device(action.device, env.device):
         raise ValueError(f"{env.name}: action is on {action.device}, env is on {env.device}")
     return action.to(env.dtype)
 

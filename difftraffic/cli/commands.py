@@ -1,4 +1,4 @@
-"""The ``difftraffic`` command: run, eval, view, export, plot, check, bench, simulate (and sweep).
+"""The ``difftraffic`` command: run, eval, view, export, plot, check, bench, calibrate, simulate (and sweep).
 
 Imports stay light: learners, matplotlib, the viewer and TensorBoard are imported only by the
 subcommand that needs them. Every user mistake is printed as one line,
@@ -368,6 +368,63 @@ def _add_simulate(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress line; print only the output directory")
 
 
+def _add_calibrate(sub) -> None:
+    p = _command(
+        sub,
+        "calibrate",
+        "difftraffic.calibration.calibrate_cmd:cmd_calibrate",
+        help="fit IDM parameters to measured trajectories by gradient (per driver, global or per class)",
+        description="Calibrate IDM to trajectories (our CSV, NGSIM or highD): each follower replays its recorded\n"
+        "leader (open loop) or a platoon runs closed loop, and batched Levenberg-Marquardt on exact\n"
+        "sensitivities fits every driver at once. Writes DIR/params.csv (parameters, goodness of fit,\n"
+        "standard errors), DIR/params.yaml (a scenario drivers section), summary.yaml and plots/.\n"
+        "Input format, losses, bounds and method: docs/calibration.md.",
+        epilog="examples:\n"
+        "  difftraffic calibrate trajectories.csv --out fit/\n"
+        "  difftraffic calibrate trajectories.csv --out fit/ --mode global --loss mixed\n"
+        "  difftraffic calibrate 0750am-0805am.csv --out fit/ --classes class --fit v0,T,a,b,s0,delta\n"
+        "  difftraffic calibrate 01_tracks.csv --out fit/ --platoon --bounds v0=10:45,T=0.3:3",
+    )
+    p.add_argument("data", metavar="DATA", help="trajectory file: CSV vehicle_id,time,lane,position,speed,length"
+                   "[,leader_id], an NGSIM file or a highD XX_tracks.csv")  # fmt: skip
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory; must be new or empty")
+    p.add_argument("--format", choices=("auto", "csv", "ngsim", "highd"), default="auto",
+                   help="input layout (default: auto, from the header)")  # fmt: skip
+    p.add_argument("--mode", choices=("per-driver", "global"), default="per-driver",
+                   help="one IDM parameter set per follower, or one for all (default: per-driver)")  # fmt: skip
+    p.add_argument("--classes", metavar="COLUMN", help="one parameter set per value of this column, e.g. class "
+                   "(default: off)")  # fmt: skip
+    p.add_argument("--fit", default="v0,T,a,b,s0", metavar="LIST",
+                   help="parameters to fit, from v0,T,a,b,s0,delta (default: v0,T,a,b,s0; delta stays 4)")  # fmt: skip
+    p.add_argument("--loss", choices=("spacing", "speed", "mixed"), default="spacing",
+                   help="RMSE of gap, of speed, or Kesting-Treiber's mixed gap error (default: spacing)")  # fmt: skip
+    p.add_argument("--platoon", action="store_true", help="closed loop: only vehicles without a leader replay "
+                   "their data, the others follow their simulated leaders (default: open loop)")  # fmt: skip
+    p.add_argument("--integrator", choices=("euler", "explicit", "ballistic"), default="euler",
+                   help="the simulator's integrator (default: euler, SUMO's update)")  # fmt: skip
+    p.add_argument("--sstar-clip", choices=("dynamic", "total"), default="dynamic",
+                   help="IDM variant, see docs/model.md (default: dynamic, SUMO's)")  # fmt: skip
+    p.add_argument("--bounds", metavar="NAME=LO:HI,...", help="parameter boxes (default: v0=5:60,T=0.1:5,"
+                   "a=0.1:6,b=0.1:8,s0=0.1:10,delta=1:10)")  # fmt: skip
+    p.add_argument("--initial", metavar="NAME=VALUE,...", help="start values, and the values of unfitted "
+                   "parameters (default: v0=30,T=1.5,a=1,b=1.5,s0=2,delta=4)")  # fmt: skip
+    p.add_argument("--min-duration", type=float, default=2.0, metavar="S",
+                   help="open loop: shortest car-following segment used, s (default: 2.0)")  # fmt: skip
+    p.add_argument("--free-road", action="store_true", help="also fit on samples without a leader (free road; "
+                   "travelled-distance error) (default: off)")  # fmt: skip
+    p.add_argument("--max-iter", type=int, default=100, metavar="N", help="Levenberg-Marquardt iterations at most "
+                   "(default: 100)")  # fmt: skip
+    p.add_argument("--plots", type=int, default=12, metavar="N", help="drivers in the trace plots; 0 = no plots "
+                   "(default: 12)")  # fmt: skip
+    p.add_argument("--ngsim-location", metavar="NAME", help="NGSIM files with several Location values: the one "
+                   "to use (default: the file must hold one)")  # fmt: skip
+    p.add_argument("--frame-rate", type=float, metavar="HZ", help="highD: frame rate (default: frameRate of "
+                   "XX_recordingMeta.csv beside the file, else 25)")  # fmt: skip
+    p.add_argument("--device", default="cpu", metavar="DEV", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--threads", type=int, default=1, metavar="N", help="torch CPU threads (default: 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from difftraffic import __version__
 
@@ -379,7 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"difftraffic {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
-    for add in (_add_run, _add_eval, _add_view, _add_export, _add_plot, _add_check, _add_bench, _add_simulate):
+    commands = (_add_run, _add_eval, _add_view, _add_export, _add_plot, _add_check, _add_bench, _add_calibrate,
+                _add_simulate)  # fmt: skip
+    for add in commands:
         add(sub)
     from difftraffic.sweep.command import (
         register as add_sweep,  # light: the sweep's heavy parts (Ray) load when it runs
@@ -399,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command is None:
-        commands = "run, eval, view, export, plot, check, bench, simulate, sweep"
+        commands = "run, eval, view, export, plot, check, bench, calibrate, simulate, sweep"
         raise UserError(f"missing COMMAND ({commands}); see difftraffic --help")
     return args.func(args)
 

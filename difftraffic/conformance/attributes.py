@@ -9,7 +9,7 @@ import torch
 
 from difftraffic.conformance.context import CheckContext
 from difftraffic.conformance.findings import FAIL, PASS, Finding
-from difftraffic.env import DiffEnv
+from difftraffic.env import DiffEnv, same_device
 from difftraffic.registry import FAMILIES
 
 
@@ -23,7 +23,7 @@ def tensor_issue(what: str, t: Any, shape: tuple, dtype: torch.dtype | None, dev
         return f"{what} has dtype {t.dtype}, expected {dtype}"
     if dtype is None and t.dtype == torch.bool:
         return f"{what} is bool, expected an integer count"
-    if t.device != device:
+    if not same_device(t.device, device):
         return f"{what} is on {t.device}, env is on {device}"
     if t.is_floating_point() and not bool(torch.isfinite(t).all()):
         return f"{what} has non-finite values"
