@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from difftraffic.run.curves import _setup_matplotlib
+from difftraffic.run.curves import _save_diagnostics, _setup_matplotlib
 from difftraffic.sim.measure import Readings
 
 MAX_PANELS = 6  # lanes shown in a time-space diagram (the lowest ones)
@@ -49,16 +49,10 @@ def fundamental_diagram(readings: Readings, path: Path, title: str) -> Path:
         ok = np.isfinite(k) & np.isfinite(q)
         kind = "segment" if readings[name].kind == "segment" else "loop"
         ax.scatter(k[ok], q[ok], s=14, alpha=0.7, marker="o" if kind == "segment" else "^", label=f"{name} ({kind})")
-    ax.set_xlabel("density (veh/km/lane)")
     ax.set_ylabel("flow (veh/h/lane)")
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _save_diagnostics(fig, "density (veh/km/lane)", title, path)
     plt.close(fig)
     return path
 

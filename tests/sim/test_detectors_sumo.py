@@ -21,7 +21,7 @@ import torch
 import difftraffic as dt
 from difftraffic.sim.measure import Detectors, Frame, LoopSpec
 
-from .test_sumo_agreement import _libsumo, leader_speed
+from .test_sumo_agreement import _libsumo, drive_platoon
 
 DT, STEPS, FOLLOWERS, L = 0.1, 600, 10, 5.0
 LOOPS = [  # position (m), period (s), length (m)
@@ -63,21 +63,7 @@ def run_sumo(tmp_path, libsumo, sumo):
                    "--step-length", str(DT), "--end", f"{(STEPS + 1) * DT:.1f}", "--precision", "10",
                    "--no-step-log", "true", "--collision.action", "none", "--time-to-teleport", "-1",
                    "--no-warnings", "true"])  # fmt: skip
-    ids = [f"v{i}" for i in range(FOLLOWERS + 1)]
-    pos = torch.zeros(STEPS + 1, FOLLOWERS + 1, dtype=torch.float64)
-    vel = torch.zeros_like(pos)
-    try:
-        libsumo.simulationStep()  # the vehicles appear: SUMO's t = 0 is our frame 0
-        libsumo.vehicle.setSpeedMode("v0", 0)
-        for k in range(STEPS + 1):
-            if k > 0:
-                libsumo.simulationStep()
-            for j, vid in enumerate(ids):
-                pos[k, j] = libsumo.vehicle.getLanePosition(vid)
-                vel[k, j] = libsumo.vehicle.getSpeed(vid)
-            libsumo.vehicle.setSpeed("v0", leader_speed((k + 1) * DT))
-    finally:
-        libsumo.close()  # writes the last (partial) intervals
+    pos, vel = drive_platoon(libsumo)  # closing SUMO writes the last (partial) intervals
     return pos, vel, [row.attrib for row in ET.parse(e1).getroot()]
 
 

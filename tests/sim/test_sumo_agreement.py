@@ -70,6 +70,12 @@ def run_sumo(tmp_path, libsumo, sumo):
     routes.write_text("\n".join(lines))
     libsumo.start(["sumo", "-n", str(net), "-r", str(routes), "--step-length", str(DT), "--no-step-log", "true",
                    "--collision.action", "none", "--time-to-teleport", "-1", "--no-warnings", "true"])  # fmt: skip
+    return drive_platoon(libsumo)
+
+
+def drive_platoon(libsumo):
+    """Step a started SUMO run of the platoon (closing it at the end): front positions and speeds
+    ``[STEPS+1, FOLLOWERS+1]`` after each step, the leader driven by :func:`leader_speed`."""
     ids = [f"v{i}" for i in range(FOLLOWERS + 1)]
     pos = torch.zeros(STEPS + 1, FOLLOWERS + 1, dtype=torch.float64)
     vel = torch.zeros_like(pos)
