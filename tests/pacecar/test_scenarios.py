@@ -77,7 +77,7 @@ BAD = {
     ),
     "unknown_top": (
         BASE + "roadz: 1\n",
-        "roadz: unknown key (allowed here: description, drivers, learner, name, pacecar, road, task)",
+        "roadz: unknown key (allowed here: description, detectors, drivers, learner, name, pacecar, road, task)",
     ),
     "type": (BASE.replace("lanes: 3", "lanes: three"), "road.lanes: must be an integer, got a string"),
     "type_bool": (
